@@ -1,0 +1,1 @@
+"""The browser client: templates and static ES modules served by Django."""

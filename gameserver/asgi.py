@@ -1,0 +1,23 @@
+"""ASGI entry point: Django for HTTP, Channels for the game and lobby sockets."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameserver.settings")
+django_asgi_app = get_asgi_application()
+
+# Imported after Django is set up: they load models.
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from gameserver import routing  # noqa: E402
+from lobby.auth import socket_stack  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": socket_stack(URLRouter(routing.websocket_urlpatterns)),
+    }
+)

@@ -1,0 +1,151 @@
+"""The one place that reads the process environment.
+
+Every setting the server takes from the environment is declared here with its
+type, bounds and default. `load()` validates all of them at once; a bad value
+raises `ConfigError` whose message names the variable, so start-up stops with
+a line an operator can act on. Django settings and the runtime get their
+values from the returned `ServerConfig`, never from `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+import dj_database_url
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+
+class ConfigError(Exception):
+    """A setting from the environment is missing or malformed."""
+
+
+class ServerConfig(BaseSettings):
+    """Environment variables (upper-case names) and their defaults for a laptop."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    database_url: str = Field(default=f"sqlite:///{VAR_DIR / 'arena.sqlite3'}")
+    redis_url: str | None = None
+    secret_key: str | None = Field(default=None, min_length=32)
+    secret_key_file: Path = VAR_DIR / "secret_key"
+    debug: bool = False
+    allowed_hosts: str = "127.0.0.1,localhost,[::1]"
+
+    # Game runtime.
+    tick_rate: int = Field(default=20, ge=1, le=120)
+    snapshot_rate: int = Field(default=20, ge=1, le=120)
+    max_players_per_room: int = Field(default=20, ge=1, le=200)
+    max_rooms_per_process: int = Field(default=200, ge=1, le=100_000)
+    room_idle_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    reconnect_grace_seconds: float = Field(default=30.0, ge=0, le=3_600)
+    arena_fanout: Literal["hub", "textbook"] = "hub"
+
+    # Per-connection limits.
+    max_frame_bytes: int = Field(default=4096, ge=64, le=1_048_576)
+    max_frames_per_second: int = Field(default=60, ge=1, le=10_000)
+    outbound_buffer_frames: int = Field(default=64, ge=2, le=100_000)
+
+    # Sessions and tokens.
+    token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=365 * 24 * 3600)
+
+    # Logging.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: str) -> str:
+        try:
+            parsed = dj_database_url.parse(value)
+        except Exception as exc:  # dj-database-url raises several kinds
+            raise ValueError(f"not a database URL ({exc})") from exc
+        if not parsed.get("ENGINE"):
+            raise ValueError("not a database URL (unknown scheme)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        for url in value.split(","):
+            if not url.strip().startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError("each URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_not_empty(cls, value: str) -> str:
+        if not [h for h in value.split(",") if h.strip()]:
+            raise ValueError("must name at least one host")
+        return value
+
+    @model_validator(mode="after")
+    def _snapshot_not_faster_than_tick(self) -> ServerConfig:
+        if self.snapshot_rate > self.tick_rate:
+            raise ValueError("SNAPSHOT_RATE must not exceed TICK_RATE")
+        if self.tick_rate % self.snapshot_rate:
+            raise ValueError("SNAPSHOT_RATE must divide TICK_RATE")
+        return self
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
+
+    @property
+    def redis_urls(self) -> list[str]:
+        return [u.strip() for u in (self.redis_url or "").split(",") if u.strip()]
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        loc = [str(part) for part in item["loc"]]
+        name = loc[0].upper() if loc else "TICK_RATE/SNAPSHOT_RATE"
+        raw = os.environ.get(name)
+        shown = "" if raw is None or name == "SECRET_KEY" else f"={raw!r}"
+        lines.append(f"{name}{shown}: {item['msg']}")
+    return "bad environment: " + "; ".join(lines)
+
+
+def load() -> ServerConfig:
+    """Read and validate the environment; raise ConfigError naming the variable."""
+    try:
+        return ServerConfig()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def secret_key(config: ServerConfig) -> str:
+    """SECRET_KEY from the environment, or one generated once and kept in a local file.
+
+    Several processes may start at once: the key is written to a private
+    temporary file and hard-linked into place, which fails if another process
+    won the race; the loser then reads the winner's complete key.
+    """
+    if config.secret_key:
+        return config.secret_key
+    path = config.secret_key_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ConfigError(f"SECRET_KEY_FILE={str(path)!r}: holds no usable key")
+    return key

@@ -1,0 +1,1 @@
+"""The lobby: accounts and guests, chat, notifications, presence, rooms list, matchmaking."""

@@ -1,0 +1,135 @@
+"""The HTTP API's plumbing: JSON bodies in, the contract's error shape out.
+
+Every 4xx answer is `{"error": {"code": str, "message": str}}` (PROTOCOL.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from pydantic import BaseModel, ValidationError
+
+from lobby import tokens
+
+M = TypeVar("M", bound=BaseModel)
+View = Callable[..., HttpResponse]
+
+
+class ApiError(Exception):
+    """Raised inside a view: becomes a JSON error answer with `status`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def validation_message(exc: ValidationError) -> str:
+    """One readable line naming each offending field."""
+    parts = []
+    for item in exc.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_body(request: HttpRequest, model: type[M]) -> M:
+    """The request's JSON body validated by `model`; ApiError 400 otherwise."""
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise ApiError(413, "too_large", "request body is too large") from None
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_json", "request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_json", "request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, "invalid", validation_message(exc)) from None
+
+
+def api(*methods: str, login: bool = False) -> Callable[[View], View]:
+    """Decorate an API view: allowed methods, optional login, ApiError → JSON."""
+
+    def wrap(view: View) -> View:
+        @functools.wraps(view)
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                response = error_response(
+                    405, "method_not_allowed", f"use {' or '.join(methods)}"
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            if login and not request.user.is_authenticated:
+                return error_response(401, "not_authenticated", "log in or send a bearer token")
+            try:
+                return view(request, *args, **kwargs)
+            except ApiError as exc:
+                return error_response(exc.status, exc.code, exc.message)
+
+        return inner
+
+    return wrap
+
+
+class BearerTokenMiddleware:
+    """`Authorization: Bearer <token>` authenticates non-browser clients.
+
+    A request carrying a bearer token is not cookie-authenticated, so CSRF
+    checks do not apply to it; a bad token is refused with 401, never ignored.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        header = request.headers.get("Authorization", "")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return error_response(401, "bad_token", "Authorization must be 'Bearer <token>'")
+            try:
+                request.user = tokens.user_for(token.strip())
+            except tokens.TokenError as exc:
+                request.user = AnonymousUser()
+                return error_response(401, exc.code, exc.message)
+            request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return error_response(403, "csrf_failed", f"CSRF check failed: {reason}")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(404, "not_found", f"no such resource: {request.path}")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(400, "bad_request", "the request could not be understood")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(403, "forbidden", "not allowed")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(
+        {"error": {"code": "internal", "message": "internal server error"}}, status=500
+    )

@@ -1,0 +1,63 @@
+"""Signed, expiring bearer tokens for non-browser clients.
+
+A token is `django.core.signing.dumps({"u": user_id, "k": token_key})` with a
+timestamp, under a salt of its own: it cannot be forged without SECRET_KEY,
+expires after TOKEN_TTL_SECONDS, and stops working when the user's
+`token_key` is rotated (it is bound to that user, not only to an id).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core import signing
+
+if TYPE_CHECKING:
+    from lobby.models import User
+
+SALT = "arena.bearer-token.v1"
+MAX_TOKEN_CHARS = 512
+
+
+class TokenError(Exception):
+    """A token is malformed, forged, expired or revoked; `code` says which."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def issue(user: User) -> str:
+    """A new token for `user`."""
+    return signing.dumps({"u": user.pk, "k": user.token_key}, salt=SALT, compress=False)
+
+
+def _claims(token: str) -> tuple[int, str]:
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        raise TokenError("bad_token", "token is malformed")
+    try:
+        data = signing.loads(token, salt=SALT, max_age=settings.ARENA.token_ttl_seconds)
+    except signing.SignatureExpired:
+        raise TokenError("token_expired", "token has expired") from None
+    except (signing.BadSignature, ValueError, UnicodeError):
+        raise TokenError("bad_token", "token signature is invalid") from None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("u"), int)
+        or not isinstance(data.get("k"), str)
+    ):
+        raise TokenError("bad_token", "token is malformed")
+    return data["u"], data["k"]
+
+
+def user_for(token: str) -> User:
+    """The active user a token was issued to, or TokenError."""
+    from lobby.models import User
+
+    user_id, key = _claims(token)
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not signing.constant_time_compare(user.token_key, key):
+        raise TokenError("bad_token", "token was revoked")
+    return user

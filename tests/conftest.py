@@ -1,0 +1,64 @@
+"""Shared fixtures: real Redis, live daphne servers, guest users and tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import LiveServer, RedisServer, http_json, migrate, server_env
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port for the whole session."""
+    server = RedisServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that live servers of this session share."""
+    path = tmp_path_factory.mktemp("live") / "arena.sqlite3"
+    migrate(server_env(path))
+    return path
+
+
+@pytest.fixture
+def start_server(live_database: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Start daphne processes with extra environment; all stopped after the test."""
+    started: list[LiveServer] = []
+
+    def start(**env: str) -> LiveServer:
+        server = LiveServer(env=server_env(live_database, env)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One daphne process with the default settings, shared by a test module."""
+    path = tmp_path_factory.mktemp("live-module") / "arena.sqlite3"
+    env = server_env(path)
+    migrate(env)
+    server = LiveServer(env=env).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def guest(daphne_server: LiveServer) -> Callable[[str], tuple[int, str]]:
+    """Create a guest on the live server: returns (user id, token)."""
+
+    def create(name: str = "ann") -> tuple[int, str]:
+        status, body = http_json("POST", f"{daphne_server.url}/api/session/guest", {"name": name})
+        assert status == 201, body
+        return body["user"]["id"], body["token"]
+
+    return create
