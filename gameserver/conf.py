@@ -50,7 +50,7 @@ class ServerConfig(BaseSettings):
     # Per-connection limits.
     max_frame_bytes: int = Field(default=4096, ge=64, le=1_048_576)
     max_frames_per_second: int = Field(default=60, ge=1, le=10_000)
-    outbound_buffer_frames: int = Field(default=64, ge=2, le=100_000)
+    outbound_buffer_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     # Sessions and tokens.
     token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=365 * 24 * 3600)

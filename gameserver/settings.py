@@ -97,14 +97,15 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 if CONFIG.redis_url:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "gameserver.redis_layer.BoundedPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": url, "socket_timeout": None} for url in CONFIG.redis_urls],
+                "prefix": "arena",
             },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "gameserver.layers.LocalChannelLayer"}}
 
 LOGGING = {
     "version": 1,

@@ -35,7 +35,7 @@ async def test_missing_or_bad_token_closes_with_4001(daphne_server: LiveServer, 
 
 
 async def test_foreign_origin_is_refused_at_handshake(daphne_server: LiveServer) -> None:
-    status, body = http_json("POST", f"{daphne_server.url}/api/session/guest", {"name": "ann"})
+    _, body = http_json("POST", f"{daphne_server.url}/api/session/guest", {"name": "ann"})
     url = f"{daphne_server.ws_url}/ws/lobby/?token={body['token']}"
     with pytest.raises(InvalidStatus) as caught:
         async with connect(url, origin="http://evil.example"):  # type: ignore[arg-type]

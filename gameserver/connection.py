@@ -1,0 +1,157 @@
+"""One game socket as the room hub sees it: who it is, and a bounded way to write to it.
+
+The hub writes each tick's encoded snapshot straight to the socket's ASGI
+`send` (no channel-layer message or consumer dispatch per player per tick,
+DESIGN.md). Under daphne that call never blocks: Twisted buffers whatever the
+kernel will not take. So a client that stops reading would grow that buffer
+without bound; `Connection.write` reads its size before each write and drops
+the client (close 4009) once it holds more than `max_pending_bytes`. The room
+and the other players never wait for it.
+"""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import functools
+import logging
+import termios
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+CLOSE_UNAUTHENTICATED = 4001
+CLOSE_FORBIDDEN = 4003
+CLOSE_ROOM_GONE = 4004
+CLOSE_FLOOD = 4008
+CLOSE_SLOW = 4009
+CLOSE_REPLACED = 4010
+CLOSE_TOO_BIG = 1009
+CLOSE_RESTART = 1012
+CLOSE_TRY_LATER = 1013
+
+
+def raw_send(send: Send) -> Send:
+    """The ASGI server's own `send`, below Channels' session wrapper.
+
+    The session wrapper only acts on HTTP responses; skipping it on the
+    per-tick path saves a coroutine frame and two attribute reads per write.
+    """
+    while True:
+        owner = getattr(send, "__self__", None)
+        inner = getattr(owner, "real_send", None)
+        if inner is None:
+            return send
+        send = inner
+
+
+KERNEL_CHECK_EVERY = 8
+"""Read the kernel's send queue (a syscall) on every 8th write only."""
+
+
+def kernel_send_queue(fd: int) -> int:
+    """Bytes in a TCP socket's kernel send queue (unsent and unacknowledged)."""
+    buf = array.array("i", [0])
+    fcntl.ioctl(fd, termios.TIOCOUTQ, buf)
+    return int(buf[0])
+
+
+def pending_bytes_probe(send: Send) -> Callable[[], int] | None:
+    """A function giving the bytes queued for this socket and not yet read, if knowable.
+
+    Daphne passes `functools.partial(server.handle_reply, protocol)`; the
+    protocol's Twisted transport keeps unwritten data in `dataBuffer` (from
+    `offset`) and `_tempDataBuffer` (`_tempDataLen` bytes). Twisted's buffer
+    only grows once the kernel's send queue is full, which on loopback can
+    hold megabytes, so the kernel's queue is counted too.
+    """
+    if not isinstance(send, functools.partial) or not send.args:
+        return None
+    transport = getattr(send.args[0], "transport", None)
+    if transport is None or not all(
+        hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen")
+    ):
+        return None
+    sock = getattr(transport, "socket", None)
+    fd = sock.fileno() if sock is not None else -1
+    calls = 0
+    kernel = 0
+
+    def pending() -> int:
+        nonlocal calls, kernel
+        calls += 1
+        if fd >= 0 and calls % KERNEL_CHECK_EVERY == 0:
+            try:
+                kernel = kernel_send_queue(fd)
+            except OSError:
+                kernel = 0
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen + kernel
+
+    return pending
+
+
+class Connection:
+    """A connected player or spectator of one room in this process."""
+
+    __slots__ = (
+        "_on_drop",
+        "_pending",
+        "_send",
+        "closed",
+        "max_pending_bytes",
+        "name",
+        "spectator",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        send: Send,
+        user_id: int,
+        name: str,
+        spectator: bool,
+        max_pending_bytes: int,
+        on_drop: Callable[[Connection, int], None] | None = None,
+    ) -> None:
+        self._send = raw_send(send)
+        self._pending = pending_bytes_probe(self._send)
+        self._on_drop = on_drop
+        self.user_id = user_id
+        self.name = name
+        self.spectator = spectator
+        self.max_pending_bytes = max_pending_bytes
+        self.closed = False
+
+    def backlog(self) -> int | None:
+        """Bytes queued for this socket and not yet taken by the kernel (None: unknown)."""
+        return self._pending() if self._pending is not None else None
+
+    async def write(self, data: bytes) -> bool:
+        """Send one binary frame; False if the socket is closed or was just dropped as slow."""
+        if self.closed:
+            return False
+        if self._pending is not None and self._pending() > self.max_pending_bytes:
+            logger.info("dropping slow client user=%s backlog=%s", self.user_id, self._pending())
+            await self.close(CLOSE_SLOW)
+            return False
+        try:
+            await self._send({"type": "websocket.send", "bytes": data})
+        except Exception:  # the peer went away between our check and the write
+            self.closed = True
+            return False
+        return True
+
+    async def close(self, code: int) -> None:
+        """Close the socket with `code` (once)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._on_drop is not None:
+            self._on_drop(self, code)
+        try:
+            await self._send({"type": "websocket.close", "code": code})
+        except Exception:
+            logger.debug("close after disconnect user=%s", self.user_id)

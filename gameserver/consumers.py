@@ -1,0 +1,234 @@
+"""The game socket `/ws/game/<room_name>/` (binary msgpack frames, PROTOCOL.md).
+
+A `GameConsumer` handles one socket's incoming frames and nothing on the
+per-tick path: snapshots reach the socket through the room hub, which writes
+to the socket's ASGI `send` directly. So the consumer has no channel-layer
+channel of its own, and it bypasses Channels' per-message thread hop
+(`aclose_old_connections`), which would otherwise run for every input.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from engine import EngineError, FrameError, protocol
+from gameserver import metrics
+from gameserver.connection import (
+    CLOSE_FLOOD,
+    CLOSE_FORBIDDEN,
+    CLOSE_REPLACED,
+    CLOSE_TOO_BIG,
+    CLOSE_TRY_LATER,
+    CLOSE_UNAUTHENTICATED,
+    Connection,
+)
+from gameserver.manager import RoomManager, TooManyRooms, get_manager
+from gameserver.room import RoomEngine, RoomStateError
+from lobby.auth import is_authenticated, query_param
+
+logger = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    """A token bucket: `rate` frames per second sustained, bursts of up to `rate`."""
+
+    __slots__ = ("_allowance", "_last", "_rate")
+
+    def __init__(self, rate: float) -> None:
+        self._rate = rate
+        self._allowance = rate
+        self._last = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self._allowance = min(self._rate, self._allowance + (now - self._last) * self._rate)
+        self._last = now
+        if self._allowance < 1.0:
+            return False
+        self._allowance -= 1.0
+        return True
+
+
+class GameConsumer(AsyncWebsocketConsumer):
+    """One player's or spectator's socket in one room."""
+
+    # No per-consumer channel: room traffic arrives through the process's hub.
+    channel_layer_alias = "__no_layer__"
+
+    room: str
+    conn: Connection | None = None
+    engine: RoomEngine | None = None
+    manager: RoomManager
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch runs close_old_connections in a thread for every
+        # message; the consumer touches the database only through
+        # database_sync_to_async, which does that itself.
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
+    # Connect ------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.config = settings.ARENA
+        self.room = self.scope["url_route"]["kwargs"]["room_name"]
+        self.spectator = query_param(self.scope, "spectate") in {"1", "true", "yes"}
+        self.limiter = RateLimiter(self.config.max_frames_per_second)
+        self.manager = get_manager()
+        await self.accept()
+        if not is_authenticated(self.scope):
+            code = self.scope.get("auth_error", "unauthenticated")
+            await self._refuse(CLOSE_UNAUTHENTICATED, code, "log in or pass ?token=")
+            return
+        user = self.scope["user"]
+        self.user_id = int(user.pk)
+        self.user_name = user.display_name or user.username
+        from lobby import rooms as lobby_rooms
+
+        invite = query_param(self.scope, "invite")
+        try:
+            if self.spectator:
+                await lobby_rooms.acheck_view(self.room, user, invite)
+            else:
+                await lobby_rooms.aopen_room(self.room)
+                await lobby_rooms.aclaim_seat(self.room, user, invite)
+        except lobby_rooms.RoomError as exc:
+            await self._refuse(CLOSE_FORBIDDEN, exc.code, str(exc))
+            return
+        try:
+            self.engine = await self.manager.engine_for(self.room)
+        except TooManyRooms as exc:
+            await self._refuse(CLOSE_TRY_LATER, "too_many_rooms", str(exc))
+            return
+        self.conn = Connection(
+            self.base_send, self.user_id, self.user_name, self.spectator,
+            self.config.outbound_buffer_bytes, on_drop=self._dropped,
+        )
+        if self.spectator:
+            self.engine.spectators += 1
+            resumed = False
+        else:
+            hub = self.manager.hubs.get(self.room)
+            old = hub.player_connection(self.user_id) if hub else None
+            if old is not None:
+                # The newest socket wins; the old consumer's disconnect then
+                # gives back its share of the seat.
+                await old.close(CLOSE_REPLACED)
+                await self.manager.detach(self.room, old)
+            try:
+                resumed = self.engine.join(self.user_id, self.user_name)
+            except EngineError as exc:
+                self.conn = None
+                await self._refuse(CLOSE_FORBIDDEN, exc.code, exc.message)
+                return
+            except RoomStateError as exc:
+                self.conn = None
+                await self._refuse(CLOSE_TRY_LATER, "room_closing", str(exc))
+                return
+            if resumed:
+                metrics.RECONNECTIONS.inc()
+        await self.send(bytes_data=protocol.welcome(
+            self.user_id, self.room, self.config.tick_rate, self.config.snapshot_rate,
+            self.spectator,
+        ))
+        await self._subscribe()
+        metrics.CONNECTED.labels("spectator" if self.spectator else "player").inc()
+
+    async def _subscribe(self) -> None:
+        """Start receiving the room's frames: through this process's room hub."""
+        assert self.conn is not None
+        await self.manager.attach(self.room, self.conn)
+
+    async def _unsubscribe(self) -> None:
+        assert self.conn is not None
+        await self.manager.detach(self.room, self.conn)
+
+    async def _refuse(self, close_code: int, code: str, message: str) -> None:
+        metrics.CLOSES.labels(str(close_code)).inc()
+        await self.send(bytes_data=protocol.error(code, message))
+        await self.close(code=close_code)
+
+    def _dropped(self, conn: Connection, code: int) -> None:
+        metrics.CLOSES.labels(str(code)).inc()
+
+    # Frames -------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.conn is None or self.conn.closed:
+            return
+        if not self.limiter.allow():
+            metrics.REJECTED.labels("rate_limited").inc()
+            await self._close_conn(CLOSE_FLOOD)
+            return
+        size = len(bytes_data) if bytes_data is not None else len((text_data or "").encode())
+        if size > self.config.max_frame_bytes:
+            metrics.REJECTED.labels("too_big").inc()
+            await self._close_conn(CLOSE_TOO_BIG)
+            return
+        if bytes_data is None:
+            await self._reject("bad_frame", "frames must be binary msgpack")
+            return
+        try:
+            frame = protocol.parse_client_frame(bytes_data)
+        except FrameError as exc:
+            await self._reject(exc.code, exc.message)
+            return
+        if isinstance(frame, protocol.PingFrame):
+            await self.send(bytes_data=protocol.pong(frame.id))
+        elif isinstance(frame, protocol.InputFrame):
+            await self._input(frame)
+        else:
+            await self._chat(frame.text)
+
+    async def _input(self, frame: protocol.InputFrame) -> None:
+        if self.spectator:
+            await self._reject("spectator", "spectators cannot play")
+        elif self.engine is None or not self.engine.submit(self.user_id, frame):
+            await self._reject("stale_seq", f"seq {frame.seq} is not above the last one sent")
+        else:
+            metrics.INPUTS.labels("accepted").inc()
+
+    async def _chat(self, text: str) -> None:
+        from lobby import chat
+
+        try:
+            message = await chat.apost(self.scope["user"], f"room.{self.room}", text)
+        except chat.ChatError as exc:
+            await self._reject(exc.code, exc.message)
+            return
+        frame = protocol.chat(
+            message["user"]["id"], message["user"]["name"], message["text"], message["ts"]
+        )
+        await self.manager.broadcast_frame(self.room, frame)
+
+    async def _reject(self, code: str, message: str) -> None:
+        metrics.REJECTED.labels(code).inc()
+        await self.send(bytes_data=protocol.error(code, message))
+
+    async def _close_conn(self, code: int) -> None:
+        assert self.conn is not None
+        await self.conn.close(code)
+
+    # Disconnect -----------------------------------------------------------------
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        conn = self.conn
+        if conn is not None:
+            metrics.CONNECTED.labels("spectator" if self.spectator else "player").dec()
+            conn.closed = True
+            await self._unsubscribe()
+            if self.engine is not None:
+                if self.spectator:
+                    self.engine.spectators = max(0, self.engine.spectators - 1)
+                else:
+                    self.engine.leave(self.user_id)
+        raise StopConsumer()
+

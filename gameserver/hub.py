@@ -1,0 +1,94 @@
+"""The room hub: one per room per process, the room group's only member here.
+
+The room's engine encodes each snapshot once and `group_send`s it to the
+room group; each process with players in the room has exactly one member in
+that group, its hub, which writes the same bytes to every local socket. So
+the channel layer carries one message per process per snapshot, not one per
+player (DESIGN.md).
+
+A socket that joins waits in `joining` until a snapshot message carries a
+full snapshot (the hub asks the engine for one), so every client's first
+`snap` is full and every later one a delta against the one before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gameserver.connection import Connection
+
+
+class RoomHub:
+    """Local sockets of one room and the fan-out of its frames."""
+
+    def __init__(self, room: str, request_full: Callable[[], None]) -> None:
+        self.room = room
+        self._request_full = request_full
+        self.active: list[Connection] = []
+        self.joining: list[Connection] = []
+        self.frames_sent = 0
+        self.bytes_sent = 0
+
+    def __len__(self) -> int:
+        return len(self.active) + len(self.joining)
+
+    def connections(self) -> list[Connection]:
+        return [*self.active, *self.joining]
+
+    def add(self, conn: Connection) -> None:
+        """A new local socket; it gets a full snapshot at the next snapshot tick."""
+        self.joining.append(conn)
+        self._request_full()
+
+    def remove(self, conn: Connection) -> None:
+        if conn in self.active:
+            self.active.remove(conn)
+        elif conn in self.joining:
+            self.joining.remove(conn)
+
+    def player_connection(self, user_id: int) -> Connection | None:
+        for conn in self.connections():
+            if conn.user_id == user_id and not conn.spectator:
+                return conn
+        return None
+
+    async def on_snapshot(self, message: dict[str, Any]) -> None:
+        """Deliver one snapshot message: `delta` to the active, `full` to the joining."""
+        events: bytes | None = message.get("events")
+        delta: bytes = message["delta"]
+        full: bytes | None = message.get("full")
+        for conn in tuple(self.active):
+            if events is not None:
+                await self._write(conn, events)
+            await self._write(conn, delta)
+        if not self.joining:
+            return
+        if full is None:
+            self._request_full()
+            return
+        newcomers, self.joining = self.joining, []
+        for conn in newcomers:
+            if await self._write(conn, full):
+                self.active.append(conn)
+
+    async def on_frame(self, data: bytes) -> None:
+        """Deliver a non-snapshot frame (chat, notice) to every local socket."""
+        for conn in self.connections():
+            await self._write(conn, data)
+
+    async def close_all(self, code: int, notice: bytes | None = None) -> None:
+        for conn in self.connections():
+            if notice is not None:
+                await conn.write(notice)
+            await conn.close(code)
+        self.active.clear()
+        self.joining.clear()
+
+    async def _write(self, conn: Connection, data: bytes) -> bool:
+        if await conn.write(data):
+            self.frames_sent += 1
+            self.bytes_sent += len(data)
+            return True
+        self.remove(conn)
+        return False

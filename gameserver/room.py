@@ -1,0 +1,272 @@
+"""The per-room engine task: the one place a room's game advances.
+
+`RoomEngine` owns the room's `engine.Match` and a task that steps it at a
+fixed rate against a monotonic deadline (drift-free: deadline k is
+`start + k / tick_rate`, so a late tick shortens the next sleep instead of
+shifting every later tick). Every `tick_rate / snapshot_rate` ticks it
+builds the snapshot once, diffs it against the previous one, encodes the
+delta once (and the full snapshot only when some socket waits for one), and
+hands the bytes to `publish`, which `group_send`s them to the room's hubs.
+
+It is created and cancelled by the `RoomManager`, never by a consumer.
+Database work (phase changes for the room list, match results) runs in
+background tasks the engine keeps and reaps, never in the tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from engine import EngineError, Event, GameConfig, Match, codec, protocol
+from gameserver import metrics
+
+logger = logging.getLogger(__name__)
+
+Publish = Callable[[dict[str, Any]], Awaitable[None]]
+Hook = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class RoomState(Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    CLOSED = "closed"
+
+
+class RoomStateError(RuntimeError):
+    """A call was made in a room state that does not allow it."""
+
+
+@dataclass
+class _Seat:
+    """A player of this room: connected sockets, or the end of their grace period."""
+
+    name: str
+    connected: int = 0
+    grace_until: float | None = None
+
+
+@dataclass(frozen=True)
+class RoomSettings:
+    tick_rate: int
+    snapshot_rate: int
+    idle_seconds: float
+    grace_seconds: float
+    max_players: int
+
+
+class RoomEngine:
+    """One room's match and its tick task (see module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: RoomSettings,
+        publish: Publish,
+        on_event: Hook,
+        on_closed: Callable[[RoomEngine, str], Awaitable[None]],
+        seed: int | None = None,
+        match: Match | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self._publish = publish
+        self._on_event = on_event
+        self._on_closed = on_closed
+        config = GameConfig(
+            tick_rate=settings.tick_rate,
+            snapshot_rate=settings.snapshot_rate,
+            max_players=settings.max_players,
+        )
+        self.match = match or Match(config, seed if seed is not None else secrets.randbits(32))
+        self.state = RoomState.CREATED
+        self.seats: dict[int, _Seat] = {}
+        self.spectators = 0
+        self.need_full = True
+        self._prev_full: dict[str, Any] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._idle_since: float | None = time.monotonic()
+        self._every = max(1, settings.tick_rate // settings.snapshot_rate)
+        self._playing_since_tick: int | None = None
+
+    # Lifecycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.state is not RoomState.CREATED:
+            raise RoomStateError(f"room {self.name} cannot start in state {self.state.value}")
+        self.state = RoomState.RUNNING
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"room:{self.name}")
+
+    async def stop(self, reason: str = "stopped") -> None:
+        """Cancel the tick task and wait for it and the background work to finish."""
+        if self.state is RoomState.CLOSED:
+            return
+        self.state = RoomState.CLOSED
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._on_closed(self, reason)
+
+    # Players ------------------------------------------------------------------
+
+    def join(self, user_id: int, name: str) -> bool:
+        """A player's socket is in; True if they resume a seat they already had."""
+        self._require_running()
+        seat = self.seats.get(user_id)
+        resumed = seat is not None
+        if seat is None:
+            self.match.add_player(user_id, name)
+            seat = self.seats[user_id] = _Seat(name=name)
+        else:
+            # A new connection starts its own input sequence (PROTOCOL.md).
+            self.match.reset_inputs(user_id)
+        seat.connected += 1
+        seat.grace_until = None
+        self._idle_since = None
+        self.need_full = True
+        return resumed
+
+    def leave(self, user_id: int) -> None:
+        """A player's socket is gone; their seat is kept for the grace period."""
+        seat = self.seats.get(user_id)
+        if seat is None:
+            return
+        seat.connected = max(0, seat.connected - 1)
+        if seat.connected == 0:
+            seat.grace_until = time.monotonic() + self.settings.grace_seconds
+
+    def submit(self, user_id: int, frame: protocol.InputFrame) -> bool:
+        """Queue a validated input; False if its seq is stale (already seen)."""
+        if self.state is not RoomState.RUNNING or user_id not in self.seats:
+            return False
+        return self.match.submit(user_id, frame)
+
+    def is_player(self, user_id: int) -> bool:
+        return user_id in self.seats
+
+    def connected_players(self) -> int:
+        return sum(1 for seat in self.seats.values() if seat.connected)
+
+    # The tick -----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / self.settings.tick_rate
+        deadline = loop.time()
+        try:
+            while True:
+                lateness = loop.time() - deadline
+                started = time.perf_counter()
+                message, events = self._tick()
+                self._announce(events)
+                if message is not None:
+                    await self._publish(message)
+                metrics.TICK_SECONDS.observe(time.perf_counter() - started)
+                metrics.TICK_LATENESS.observe(max(0.0, lateness))
+                if self._dispose_due():
+                    break
+                deadline += interval
+                delay = deadline - loop.time()
+                if delay < -5 * interval:
+                    # Far behind (the process stalled): skip the missed ticks
+                    # rather than running them back to back.
+                    metrics.TICKS_SKIPPED.inc(int(-delay / interval))
+                    deadline = loop.time()
+                    delay = 0.0
+                await asyncio.sleep(max(0.0, delay))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("room %s failed at tick %s; closing it", self.name, self.match.tick)
+            await self._fail()
+            return
+        await self.stop("idle")
+
+    def _tick(self) -> tuple[dict[str, Any] | None, list[Event]]:
+        """One fixed step; a snapshot message every `_every` ticks."""
+        self._expire_graces()
+        events = self.match.step()
+        if self.match.tick % self._every and not self.need_full:
+            return None, events
+        full = self.match.snapshot()
+        if self._prev_full is None:
+            delta_bytes = codec.encode(full)
+        else:
+            delta_bytes = codec.encode(codec.diff(self._prev_full, full))
+        self._prev_full = full
+        message: dict[str, Any] = {
+            "type": "room.snapshot",
+            "room": self.name,
+            "tick": self.match.tick,
+            "delta": delta_bytes,
+            "full": codec.encode(full) if self.need_full else None,
+            "events": protocol.encode({"t": "events", "tick": self.match.tick,
+                                       "events": [e.to_wire() for e in events]})
+            if events else None,
+        }
+        self.need_full = False
+        return message, events
+
+    def _expire_graces(self) -> None:
+        now = time.monotonic()
+        for user_id, seat in list(self.seats.items()):
+            if seat.grace_until is not None and now >= seat.grace_until:
+                del self.seats[user_id]
+                try:
+                    self.match.remove_player(user_id)
+                except EngineError:
+                    logger.warning("room %s: player %s already gone", self.name, user_id)
+                self._background_task(self._on_event("left", {"user_id": user_id}))
+
+    def _dispose_due(self) -> bool:
+        busy = bool(self.seats) or self.spectators > 0
+        now = time.monotonic()
+        if busy:
+            self._idle_since = None
+            return False
+        if self._idle_since is None:
+            self._idle_since = now
+        return now - self._idle_since >= self.settings.idle_seconds
+
+    def _announce(self, events: list[Event]) -> None:
+        for event in events:
+            if event.kind == "phase":
+                if event.data.get("phase") == "playing":
+                    self._playing_since_tick = event.tick
+                self._background_task(self._on_event("phase", event.data))
+            elif event.kind == "match_end":
+                played = event.tick - (self._playing_since_tick or event.tick)
+                data = {**event.data, "duration_s": played / self.settings.tick_rate}
+                self._background_task(self._on_event("match_end", data))
+
+    def _background_task(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._reap)
+
+    def _reap(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "room %s: background work failed", self.name, exc_info=task.exception()
+            )
+
+    async def _fail(self) -> None:
+        self.state = RoomState.CLOSED
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._on_closed(self, "failed")
+
+    def _require_running(self) -> None:
+        if self.state is not RoomState.RUNNING:
+            raise RoomStateError(f"room {self.name} is {self.state.value}")

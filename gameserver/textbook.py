@@ -1,0 +1,51 @@
+"""The textbook Channels pattern, kept only so benchmarks can measure it.
+
+Selected with `ARENA_FANOUT=textbook`. Every socket's consumer has its own
+channel in the room group, so each snapshot becomes one channel-layer
+message, one queue wake-up and one consumer dispatch (with Channels' thread
+hop) per player per tick: the pattern DESIGN.md measured collapsing at a few
+hundred players. Never use it in production.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.consumer import AsyncConsumer
+
+from gameserver.consumers import GameConsumer
+from gameserver.manager import group_name
+
+
+class TextbookGameConsumer(GameConsumer):
+    channel_layer_alias = DEFAULT_CHANNEL_LAYER
+    dispatch = AsyncConsumer.dispatch
+    got_full = False
+
+    async def _subscribe(self) -> None:
+        await self.channel_layer.group_add(group_name(self.room), self.channel_name)
+        self.manager.request_full(self.room)
+
+    async def _unsubscribe(self) -> None:
+        await self.channel_layer.group_discard(group_name(self.room), self.channel_name)
+
+    async def room_snapshot(self, message: dict[str, Any]) -> None:
+        if not self.got_full:
+            if message["full"] is None:
+                self.manager.request_full(self.room)
+                return
+            self.got_full = True
+            await self.send(bytes_data=message["full"])
+            return
+        if message["events"] is not None:
+            await self.send(bytes_data=message["events"])
+        await self.send(bytes_data=message["delta"])
+
+    async def room_frame(self, message: dict[str, Any]) -> None:
+        await self.send(bytes_data=message["data"])
+
+    async def room_close(self, message: dict[str, Any]) -> None:
+        if message.get("notice"):
+            await self.send(bytes_data=message["notice"])
+        await self.close(code=message.get("code", 4004))

@@ -1,0 +1,152 @@
+"""The game socket on a live daphne server with real TCP sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from engine import codec, protocol
+from tests.servers import LiveServer, http_json
+
+pytestmark = pytest.mark.live
+
+
+def new_guest(server: LiveServer, name: str) -> tuple[int, str]:
+    status, body = http_json("POST", f"{server.url}/api/session/guest", {"name": name})
+    assert status == 201, body
+    return body["user"]["id"], body["token"]
+
+
+class Player:
+    """A real-socket client that keeps the world from full snapshots and deltas."""
+
+    def __init__(self, ws: ClientConnection, user_id: int) -> None:
+        self.ws = ws
+        self.user_id = user_id
+        self.state: dict[str, Any] | None = None
+        self.snap_times: list[float] = []
+
+    async def frame(self) -> dict[str, Any]:
+        data = await asyncio.wait_for(self.ws.recv(), 5)
+        assert isinstance(data, bytes)
+        frame = protocol.decode(data)
+        if frame["t"] == "snap":
+            self.snap_times.append(time.monotonic())
+            self.state = frame if frame["full"] else codec.apply(frame, self.state or {})
+        return frame
+
+    async def until(self, check: Callable[[], bool], timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, "condition not reached in time"
+            await self.frame()
+
+
+async def join(server: LiveServer, room: str, name: str) -> Player:
+    user_id, token = new_guest(server, name)
+    ws = await connect(f"{server.ws_url}/ws/game/{room}/?token={token}")
+    player = Player(ws, user_id)
+    assert (await player.frame())["t"] == "welcome"
+    return player
+
+
+async def test_two_players_see_each_other_move(daphne_server: LiveServer) -> None:
+    a = await join(daphne_server, "live-1", "amy")
+    b = await join(daphne_server, "live-1", "bob")
+    await a.until(lambda: a.state is not None and b.user_id in a.state["players"])
+    await b.until(lambda: b.state is not None and a.user_id in b.state["players"])
+    a_start = b.state["players"][a.user_id][0]  # type: ignore[index]
+    b_start = a.state["players"][b.user_id][1]  # type: ignore[index]
+    for seq in range(1, 21):
+        await a.ws.send(protocol.encode(
+            {"t": "input", "seq": seq, "mx": 1.0, "my": 0.0, "aim": 0.0, "fire": False}))
+        await b.ws.send(protocol.encode(
+            {"t": "input", "seq": seq, "mx": 0.0, "my": 1.0, "aim": 0.0, "fire": False}))
+        await a.frame()
+        await b.frame()
+    await b.until(lambda: b.state["players"][a.user_id][0] > a_start)  # type: ignore[index]
+    await a.until(lambda: a.state["players"][b.user_id][1] > b_start)  # type: ignore[index]
+    await a.ws.close()
+    await b.ws.close()
+
+
+def raw_game_socket(server: LiveServer, room: str, token: str) -> socket.socket:
+    """A WebSocket opened by hand with a tiny receive buffer, never read from."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    sock.connect(("127.0.0.1", server.port))
+    sock.sendall(
+        f"GET /ws/game/{room}/?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        .encode()
+    )
+    return sock
+
+
+def close_code_in(stream: bytes) -> int | None:
+    """The code of the close frame in a raw server→client WebSocket byte stream."""
+    _, _, rest = stream.partition(b"\r\n\r\n")
+    while len(rest) >= 2:
+        opcode, length = rest[0] & 0x0F, rest[1] & 0x7F
+        offset = 2
+        if length == 126:
+            (length,) = struct.unpack("!H", rest[2:4])
+            offset = 4
+        elif length == 127:
+            (length,) = struct.unpack("!Q", rest[2:10])
+            offset = 10
+        payload = rest[offset:offset + length]
+        if opcode == 0x8 and len(payload) >= 2:
+            return int(struct.unpack("!H", payload[:2])[0])
+        rest = rest[offset + length:]
+    return None
+
+
+async def test_a_client_that_does_not_read_is_dropped_and_others_keep_full_rate(
+    start_server: Callable[..., LiveServer],
+) -> None:
+    rate = 60
+    server = start_server(TICK_RATE=str(rate), SNAPSHOT_RATE=str(rate),
+                          OUTBOUND_BUFFER_BYTES="1024")
+    reader = await join(server, "slow-1", "reader")
+    _, slow_token = new_guest(server, "sloth")
+    slow = raw_game_socket(server, "slow-1", slow_token)
+    # Keep the room busy so every snapshot carries movement.
+    window = 4.0
+    started = time.monotonic()
+    seq = 0
+    while time.monotonic() - started < window:
+        seq += 1
+        await reader.ws.send(protocol.encode(
+            {"t": "input", "seq": seq, "mx": 1.0 if seq % 40 < 20 else -1.0, "my": 0.0,
+             "aim": 0.0, "fire": seq % 10 == 0}))
+        await reader.frame()
+    in_window = [t for t in reader.snap_times if t >= started + 1.0]
+    assert len(in_window) >= 0.9 * rate * (window - 1.0), (
+        f"the reading client got {len(in_window)} snapshots in {window - 1.0}s at {rate} Hz"
+    )
+    # Now read what the slow socket was sent: it ends with a 4009 close.
+    slow.setblocking(False)
+    received = b""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            chunk = slow.recv(65536)
+        except BlockingIOError:
+            await asyncio.sleep(0.02)
+            continue
+        if not chunk:
+            break
+        received += chunk
+    slow.close()
+    assert received.startswith(b"HTTP/1.1 101"), received[:80]
+    assert close_code_in(received) == 4009
+    await reader.ws.close()

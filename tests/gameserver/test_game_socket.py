@@ -1,0 +1,230 @@
+"""The game socket through the real ASGI application (WebsocketCommunicator)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+import pytest
+from django.conf import settings
+
+from tests.gameserver.game_client import GameClient, new_guest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def arena(settings: Any) -> Any:
+    """Tweak runtime settings for one test (each test has its own loop and manager)."""
+
+    def update(**values: Any) -> None:
+        settings.ARENA = settings.ARENA.model_copy(update=values)
+
+    return update
+
+
+async def joined(room: str, name: str = "ann", query: str = "") -> tuple[GameClient, int]:
+    user_id, token = await new_guest(name)
+    client = GameClient(room, token, query)
+    welcome = await client.connect()
+    assert welcome["t"] == "welcome", welcome
+    return client, user_id
+
+
+async def test_join_gets_welcome_then_full_snapshot_then_deltas() -> None:
+    client, user_id = await joined("r1")
+    first = await client.until(lambda f: f["t"] == "snap")
+    assert first["full"] is True
+    assert user_id in first["players"] and user_id in first["acks"]
+    second = await client.until(lambda f: f["t"] == "snap")
+    assert second["full"] is False and second["tick"] > first["tick"]
+    assert "acks" in second
+    await client.disconnect()
+
+
+async def test_welcome_names_rates_and_player() -> None:
+    user_id, token = await new_guest()
+    client = GameClient("r-w", token)
+    welcome = await client.connect()
+    assert welcome["player_id"] == user_id
+    assert welcome["room"] == "r-w"
+    assert welcome["tick_rate"] == settings.ARENA.tick_rate
+    assert welcome["snapshot_rate"] == settings.ARENA.snapshot_rate
+    await client.disconnect()
+
+
+async def test_inputs_move_the_player_and_are_acked() -> None:
+    client, user_id = await joined("r2")
+    await client.until(lambda f: f["t"] == "snap")
+    start_x = client.player(user_id)[0]
+    for seq in range(1, 11):
+        await client.send_input(seq, mx=1.0)
+        await client.until(lambda f: f["t"] == "snap")
+    await client.until(lambda f: f["t"] == "snap" and client.state["acks"][user_id] >= 10)
+    assert client.player(user_id)[0] > start_x, "moving right must increase x"
+    await client.disconnect()
+
+
+async def test_ping_is_answered_at_once_with_the_same_id() -> None:
+    client, _ = await joined("r3")
+    await client.send({"t": "ping", "id": 41})
+    pong = await client.until(lambda f: f["t"] == "pong")
+    assert pong == {"t": "pong", "id": 41}
+    await client.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (b"\xc1garbage", "bad_frame"),
+        (msgpack.packb([1, 2, 3]), "bad_frame"),
+        (msgpack.packb({"x": 1}), "bad_frame"),
+        (msgpack.packb({"t": "teleport"}), "unknown_type"),
+        (msgpack.packb({"t": "input", "seq": 1, "mx": 5.0, "my": 0, "aim": 0, "fire": False}),
+         "invalid"),
+        (msgpack.packb({"t": "input", "seq": "1", "mx": 0, "my": 0, "aim": 0, "fire": False}),
+         "invalid"),
+        (msgpack.packb({"t": "input", "seq": 1, "mx": float("nan"), "my": 0, "aim": 0,
+                        "fire": False}), "invalid"),
+        (msgpack.packb({"t": "ping", "id": True}), "invalid"),
+        (msgpack.packb({"t": "chat", "text": ""}), "invalid"),
+    ],
+)
+async def test_bad_frames_get_an_error_and_change_nothing(payload: bytes, code: str) -> None:
+    client, user_id = await joined("r4")
+    await client.until(lambda f: f["t"] == "snap")
+    before = client.player(user_id)
+    await client.send_raw(payload)
+    error = await client.error()
+    assert error["code"] == code and error["message"]
+    # Still connected and served; the player did not move.
+    await client.send({"t": "ping", "id": 1})
+    await client.until(lambda f: f["t"] == "pong")
+    assert client.player(user_id)[:2] == before[:2]
+    await client.disconnect()
+
+
+async def test_text_frame_is_refused() -> None:
+    client, _ = await joined("r5")
+    await client.ws.send_to(text_data='{"t": "ping", "id": 1}')
+    assert (await client.error())["code"] == "bad_frame"
+    await client.disconnect()
+
+
+async def test_stale_seq_is_refused() -> None:
+    client, _ = await joined("r6")
+    await client.send_input(5)
+    await client.send_input(5)
+    assert (await client.error())["code"] == "stale_seq"
+    await client.disconnect()
+
+
+async def test_oversized_frame_closes_1009(arena: Any) -> None:
+    arena(max_frame_bytes=256)
+    client, _ = await joined("r7")
+    await client.send({"t": "chat", "text": "x" * 300})
+    assert await client.closed() == 1009
+
+
+async def test_flood_closes_4008(arena: Any) -> None:
+    arena(max_frames_per_second=10)
+    client, _ = await joined("r8")
+    for i in range(30):
+        await client.send({"t": "ping", "id": i})
+    assert await client.closed() == 4008
+
+
+async def test_unauthenticated_and_bad_token_close_4001() -> None:
+    for token in (None, "forged:token:value"):
+        client = GameClient("r9", token)
+        connected, _ = await client.ws.connect()
+        assert connected, "the socket is accepted so the client can read why"
+        error = await client.error()
+        assert error["code"] in {"unauthenticated", "bad_token"}
+        assert await client.closed() == 4001
+
+
+async def test_spectator_receives_but_never_plays() -> None:
+    player, player_id = await joined("r10", "pat")
+    watcher, watcher_id = await joined("r10", "sue", "spectate=1")
+    snap = await watcher.until(lambda f: f["t"] == "snap")
+    assert player_id in snap["players"] and watcher_id not in snap["players"]
+    await watcher.send_input(1, mx=1.0)
+    assert (await watcher.error())["code"] == "spectator"
+    await player.disconnect()
+    await watcher.disconnect()
+
+
+async def test_full_room_closes_4003(arena: Any) -> None:
+    arena(max_players_per_room=2)
+    a, _ = await joined("r11", "a")
+    b, _ = await joined("r11", "b")
+    _, token = await new_guest("c")
+    c = GameClient("r11", token)
+    refused = await c.connect()
+    assert refused["t"] == "error" and refused["code"] == "room_full"
+    assert await c.closed() == 4003
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_reconnect_within_grace_resumes_the_same_player() -> None:
+    user_id, token = await new_guest("rex")
+    first = GameClient("r12", token)
+    await first.connect()
+    await first.until(lambda f: f["t"] == "snap")
+    for seq in range(1, 16):
+        await first.send_input(seq, my=1.0)
+        await first.until(lambda f: f["t"] == "snap")
+    await first.until(lambda f: f["t"] == "snap" and first.state["acks"][user_id] >= 15)
+    moved_to = first.player(user_id)[:2]
+    await first.disconnect()
+
+    again = GameClient("r12", token)
+    assert (await again.connect())["t"] == "welcome"
+    snap = await again.until(lambda f: f["t"] == "snap")
+    assert snap["full"] is True
+    assert snap["players"][user_id][:2] == moved_to, "position survives the reconnect"
+    # The new connection starts its own input sequence.
+    await again.send_input(1, mx=1.0)
+    await again.until(lambda f: f["t"] == "snap" and again.state["acks"][user_id] == 1)
+    await again.disconnect()
+
+
+async def test_after_the_grace_period_the_player_leaves_the_match(arena: Any) -> None:
+    arena(reconnect_grace_seconds=0.2)
+    stayer, _ = await joined("r13", "stay")
+    leaver, leaver_id = await joined("r13", "leave")
+    await stayer.until(lambda f: f["t"] == "snap" and leaver_id in stayer.state["players"])
+    await leaver.disconnect()
+    await stayer.until(
+        lambda f: f["t"] == "snap" and leaver_id not in stayer.state["players"], timeout=5
+    )
+    await stayer.disconnect()
+
+
+async def test_second_socket_of_a_player_replaces_the_first() -> None:
+    user_id, token = await new_guest("two")
+    first = GameClient("r14", token)
+    await first.connect()
+    second = GameClient("r14", token)
+    await second.connect()
+    assert await first.closed() == 4010
+    snap = await second.until(lambda f: f["t"] == "snap")
+    assert user_id in snap["players"]
+    await second.disconnect()
+
+
+async def test_room_chat_is_stored_and_relayed() -> None:
+    from lobby.models import ChatMessage
+
+    a, a_id = await joined("r15", "amy")
+    b, _ = await joined("r15", "bob")
+    await a.send({"t": "chat", "text": "gl hf"})
+    got = await b.until(lambda f: f["t"] == "chat")
+    assert got["text"] == "gl hf" and got["from"] == {"id": a_id, "name": "amy"}
+    assert isinstance(got["ts"], str)
+    count = await ChatMessage.objects.filter(channel="room.r15", text="gl hf").acount()
+    assert count == 1
+    await a.disconnect()
+    await b.disconnect()
