@@ -24,7 +24,7 @@ from django.conf import settings
 
 from engine import protocol
 from gameserver import metrics
-from gameserver.connection import CLOSE_ROOM_GONE, Connection
+from gameserver.connection import CLOSE_KICKED, CLOSE_ROOM_GONE, Connection
 from gameserver.hub import RoomHub
 from gameserver.room import RoomEngine, RoomSettings
 
@@ -88,6 +88,21 @@ class RoomManager:
         engine = self.engines.get(room)
         if engine is not None:
             await engine.stop(reason)
+
+    async def kick(self, room: str, user_id: int) -> None:
+        """Staff action: close the player's sockets (4011) and take them out of the match now."""
+        await self.publish({"type": "room.kick", "room": room, "user_id": user_id})
+
+    async def announce(self, text: str, room: str | None = None) -> None:
+        """Staff action: a `notice` frame to every socket of one room, or of every room."""
+        frame = protocol.encode({"t": "notice", "text": text})
+        targets = [room] if room is not None else sorted(set(self.engines) | set(self.hubs))
+        for name in targets:
+            await self.broadcast_frame(name, frame)
+
+    def room_stats(self) -> list[dict[str, Any]]:
+        """Rooms whose engine runs in this process, for the staff monitor."""
+        return [engine.stats() for engine in self.engines.values()]
 
     async def shutdown(self) -> None:
         for engine in list(self.engines.values()):
@@ -161,6 +176,15 @@ class RoomManager:
             await hub.on_snapshot(message)
         elif kind == "room.frame":
             await hub.on_frame(message["data"])
+        elif kind == "room.kick":
+            user_id = message["user_id"]
+            for conn in hub.connections():
+                if conn.user_id == user_id and not conn.spectator:
+                    await conn.close(CLOSE_KICKED)
+                    hub.remove(conn)
+            engine = self.engines.get(hub.room)
+            if engine is not None:
+                engine.expel(user_id)
         elif kind == "room.close":
             notice = message.get("notice")
             await hub.close_all(message.get("code", CLOSE_ROOM_GONE), notice)

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -95,6 +96,7 @@ class RoomEngine:
         self._idle_since: float | None = time.monotonic()
         self._every = max(1, settings.tick_rate // settings.snapshot_rate)
         self._playing_since_tick: int | None = None
+        self._tick_costs: deque[float] = deque(maxlen=600)
 
     # Lifecycle ----------------------------------------------------------------
 
@@ -145,6 +147,28 @@ class RoomEngine:
         if seat.connected == 0:
             seat.grace_until = time.monotonic() + self.settings.grace_seconds
 
+    def expel(self, user_id: int) -> None:
+        """Take a player out of the match now, without a grace period (staff kick)."""
+        seat = self.seats.get(user_id)
+        if seat is not None:
+            seat.connected = 0
+            seat.grace_until = time.monotonic()
+
+    def stats(self) -> dict[str, Any]:
+        """What the staff monitor shows of this room."""
+        ordered = sorted(self._tick_costs)
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
+        return {
+            "name": self.name,
+            "phase": self.match.phase.value,
+            "tick": self.match.tick,
+            "players": self.connected_players(),
+            "seats": len(self.seats),
+            "spectators": self.spectators,
+            "tick_rate": self.settings.tick_rate,
+            "tick_p99_ms": round(p99 * 1000, 3),
+        }
+
     def submit(self, user_id: int, frame: protocol.InputFrame) -> bool:
         """Queue a validated input; False if its seq is stale (already seen)."""
         if self.state is not RoomState.RUNNING or user_id not in self.seats:
@@ -171,7 +195,9 @@ class RoomEngine:
                 self._announce(events)
                 if message is not None:
                     await self._publish(message)
-                metrics.TICK_SECONDS.observe(time.perf_counter() - started)
+                cost = time.perf_counter() - started
+                self._tick_costs.append(cost)
+                metrics.TICK_SECONDS.observe(cost)
                 metrics.TICK_LATENESS.observe(max(0.0, lateness))
                 if self._dispose_due():
                     break

@@ -176,8 +176,15 @@ async def test_reconnect_within_grace_resumes_the_same_player() -> None:
     for seq in range(1, 16):
         await first.send_input(seq, my=1.0)
         await first.until(lambda f: f["t"] == "snap")
-    await first.until(lambda f: f["t"] == "snap" and first.state["acks"][user_id] >= 15)
+    # Stand still until the player has stopped, then drop the socket.
+    seq, previous = 15, None
+    while previous != first.player(user_id)[:2]:
+        previous = first.player(user_id)[:2]
+        seq += 1
+        await first.send_input(seq)
+        await first.until(lambda f: f["t"] == "snap" and first.state["acks"][user_id] >= seq)
     moved_to = first.player(user_id)[:2]
+    assert moved_to[1] > 0
     await first.disconnect()
 
     again = GameClient("r12", token)
@@ -228,3 +235,38 @@ async def test_room_chat_is_stored_and_relayed() -> None:
     assert count == 1
     await a.disconnect()
     await b.disconnect()
+
+
+async def test_staff_kick_closes_4011_and_removes_the_player() -> None:
+    from gameserver.manager import get_manager
+
+    stayer, _ = await joined("r16", "stay")
+    kicked, kicked_id = await joined("r16", "kick")
+    await stayer.until(lambda f: f["t"] == "snap" and kicked_id in stayer.state["players"])
+    await get_manager().kick("r16", kicked_id)
+    assert await kicked.closed() == 4011
+    await stayer.until(lambda f: f["t"] == "snap" and kicked_id not in stayer.state["players"])
+    await stayer.disconnect()
+
+
+async def test_staff_notice_reaches_the_room_and_monitor_lists_it() -> None:
+    from gameserver.manager import get_manager
+
+    client, _ = await joined("r17")
+    await get_manager().announce("server restarts in 5 minutes", room="r17")
+    notice = await client.until(lambda f: f["t"] == "notice")
+    assert notice["text"] == "server restarts in 5 minutes"
+    stats = {room["name"]: room for room in get_manager().room_stats()}
+    assert stats["r17"]["players"] == 1 and stats["r17"]["tick_rate"] == settings.ARENA.tick_rate
+    await client.disconnect()
+
+
+async def test_closing_a_room_closes_its_sockets_with_4004() -> None:
+    from gameserver.manager import get_manager
+
+    client, _ = await joined("r18")
+    await client.until(lambda f: f["t"] == "snap")
+    await get_manager().close_room("r18")
+    error = await client.error()
+    assert error["code"] == "room_closed"
+    assert await client.closed() == 4004
