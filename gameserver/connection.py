@@ -98,10 +98,12 @@ class Connection:
     """A connected player or spectator of one room in this process."""
 
     __slots__ = (
+        "_close_send",
         "_on_drop",
         "_pending",
         "_send",
         "closed",
+        "entered",
         "max_pending_bytes",
         "name",
         "spectator",
@@ -118,6 +120,7 @@ class Connection:
         on_drop: Callable[[Connection, int], None] | None = None,
     ) -> None:
         self._send = raw_send(send)
+        self._close_send = send
         self._pending = pending_bytes_probe(self._send)
         self._on_drop = on_drop
         self.user_id = user_id
@@ -125,6 +128,8 @@ class Connection:
         self.spectator = spectator
         self.max_pending_bytes = max_pending_bytes
         self.closed = False
+        self.entered = False
+        """Counted by the room manager as one of its open sockets."""
 
     def backlog(self) -> int | None:
         """Bytes queued for this socket and not yet taken by the kernel (None: unknown)."""
@@ -135,7 +140,8 @@ class Connection:
         if self.closed:
             return False
         if self._pending is not None and self._pending() > self.max_pending_bytes:
-            logger.info("dropping slow client user=%s backlog=%s", self.user_id, self._pending())
+            logger.info("dropping slow client user=%s backlog=%s", self.user_id, self._pending(),
+                        extra={"user": self.user_id})
             await self.close(CLOSE_SLOW)
             return False
         try:
@@ -153,6 +159,7 @@ class Connection:
         if self._on_drop is not None:
             self._on_drop(self, code)
         try:
-            await self._send({"type": "websocket.close", "code": code})
+            # Through the full stack: it knows how to send any close code.
+            await self._close_send({"type": "websocket.close", "code": code})
         except Exception:
             logger.debug("close after disconnect user=%s", self.user_id)

@@ -23,13 +23,15 @@ from gameserver.connection import (
     CLOSE_FLOOD,
     CLOSE_FORBIDDEN,
     CLOSE_REPLACED,
+    CLOSE_RESTART,
     CLOSE_TOO_BIG,
     CLOSE_TRY_LATER,
     CLOSE_UNAUTHENTICATED,
     Connection,
 )
-from gameserver.manager import RoomManager, TooManyRooms, get_manager
-from gameserver.room import RoomEngine, RoomStateError
+from gameserver.manager import Draining, RoomManager, TooManyRooms, get_manager
+from gameserver.ownership import RedisError
+from gameserver.room import RoomStateError
 from lobby.auth import is_authenticated, query_param
 
 logger = logging.getLogger(__name__)
@@ -63,7 +65,6 @@ class GameConsumer(AsyncWebsocketConsumer):
 
     room: str
     conn: Connection | None = None
-    engine: RoomEngine | None = None
     manager: RoomManager
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -103,61 +104,63 @@ class GameConsumer(AsyncWebsocketConsumer):
         except lobby_rooms.RoomError as exc:
             await self._refuse(CLOSE_FORBIDDEN, exc.code, str(exc))
             return
-        try:
-            self.engine = await self.manager.engine_for(self.room)
-        except TooManyRooms as exc:
-            await self._refuse(CLOSE_TRY_LATER, "too_many_rooms", str(exc))
-            return
         self.conn = Connection(
             self.base_send, self.user_id, self.user_name, self.spectator,
             self.config.outbound_buffer_bytes, on_drop=self._dropped,
         )
-        if self.spectator:
-            self.engine.spectators += 1
-            resumed = False
-        else:
-            hub = self.manager.hubs.get(self.room)
-            old = hub.player_connection(self.user_id) if hub else None
+        if not self.spectator:
+            old = self.manager.local_player(self.room, self.user_id)
             if old is not None:
                 # The newest socket wins; the old consumer's disconnect then
                 # gives back its share of the seat.
                 await old.close(CLOSE_REPLACED)
-                await self.manager.detach(self.room, old)
-            try:
-                resumed = self.engine.join(self.user_id, self.user_name)
-            except EngineError as exc:
-                self.conn = None
-                await self._refuse(CLOSE_FORBIDDEN, exc.code, exc.message)
-                return
-            except RoomStateError as exc:
-                self.conn = None
-                await self._refuse(CLOSE_TRY_LATER, "room_closing", str(exc))
-                return
-            if resumed:
-                metrics.RECONNECTIONS.inc()
+        # Welcome first: the hub's first frame for this socket is its full snapshot.
         await self.send(bytes_data=protocol.welcome(
             self.user_id, self.room, self.config.tick_rate, self.config.snapshot_rate,
             self.spectator,
         ))
-        await self._subscribe()
+        try:
+            resumed = await self._enter()
+        except TooManyRooms as exc:
+            await self._abort(CLOSE_TRY_LATER, "too_many_rooms", str(exc))
+            return
+        except Draining as exc:
+            await self._abort(CLOSE_RESTART, "restarting", str(exc))
+            return
+        except EngineError as exc:
+            await self._abort(CLOSE_FORBIDDEN, exc.code, exc.message)
+            return
+        except (RoomStateError, RedisError) as exc:
+            await self._abort(CLOSE_TRY_LATER, "room_unavailable", str(exc))
+            return
+        if resumed:
+            metrics.RECONNECTIONS.inc()
         metrics.CONNECTED.labels("spectator" if self.spectator else "player").inc()
 
-    async def _subscribe(self) -> None:
-        """Start receiving the room's frames: through this process's room hub."""
+    async def _enter(self) -> bool:
+        """Take the seat (or the spectator's place) in the room; True if resuming."""
         assert self.conn is not None
-        await self.manager.attach(self.room, self.conn)
+        return await self.manager.enter(self.room, self.conn)
 
-    async def _unsubscribe(self) -> None:
+    async def _exit(self) -> None:
         assert self.conn is not None
-        await self.manager.detach(self.room, self.conn)
+        await self.manager.leave(self.room, self.conn)
+
+    async def _abort(self, close_code: int, code: str, message: str) -> None:
+        """Entering the room failed after the welcome: undo and close."""
+        assert self.conn is not None
+        await self._exit()
+        self.conn.closed = True
+        self.conn = None
+        await self._refuse(close_code, code, message)
 
     async def _refuse(self, close_code: int, code: str, message: str) -> None:
-        metrics.CLOSES.labels(str(close_code)).inc()
+        metrics.count_close(close_code)
         await self.send(bytes_data=protocol.error(code, message))
         await self.close(code=close_code)
 
     def _dropped(self, conn: Connection, code: int) -> None:
-        metrics.CLOSES.labels(str(code)).inc()
+        metrics.count_close(code)
 
     # Frames -------------------------------------------------------------------
 
@@ -191,7 +194,7 @@ class GameConsumer(AsyncWebsocketConsumer):
     async def _input(self, frame: protocol.InputFrame) -> None:
         if self.spectator:
             await self._reject("spectator", "spectators cannot play")
-        elif self.engine is None or not self.engine.submit(self.user_id, frame):
+        elif not self.manager.submit(self.room, self.user_id, frame):
             await self._reject("stale_seq", f"seq {frame.seq} is not above the last one sent")
         else:
             metrics.INPUTS.labels("accepted").inc()
@@ -224,11 +227,6 @@ class GameConsumer(AsyncWebsocketConsumer):
         if conn is not None:
             metrics.CONNECTED.labels("spectator" if self.spectator else "player").dec()
             conn.closed = True
-            await self._unsubscribe()
-            if self.engine is not None:
-                if self.spectator:
-                    self.engine.spectators = max(0, self.engine.spectators - 1)
-                else:
-                    self.engine.leave(self.user_id)
+            await self._exit()
         raise StopConsumer()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gameserver import metrics
 from gameserver.connection import Connection
 
 
@@ -41,6 +42,12 @@ class RoomHub:
         self.joining.append(conn)
         self._request_full()
 
+    def rejoin(self) -> None:
+        """The room's owner changed: every socket waits for the new owner's full snapshot."""
+        self.joining = [*self.active, *self.joining]
+        self.active = []
+        self._request_full()
+
     def remove(self, conn: Connection) -> None:
         if conn in self.active:
             self.active.remove(conn)
@@ -61,7 +68,7 @@ class RoomHub:
         for conn in tuple(self.active):
             if events is not None:
                 await self._write(conn, events)
-            await self._write(conn, delta)
+            await self._write(conn, delta, snapshot=True)
         if not self.joining:
             return
         if full is None:
@@ -69,7 +76,7 @@ class RoomHub:
             return
         newcomers, self.joining = self.joining, []
         for conn in newcomers:
-            if await self._write(conn, full):
+            if await self._write(conn, full, snapshot=True):
                 self.active.append(conn)
 
     async def on_frame(self, data: bytes) -> None:
@@ -85,10 +92,13 @@ class RoomHub:
         self.active.clear()
         self.joining.clear()
 
-    async def _write(self, conn: Connection, data: bytes) -> bool:
+    async def _write(self, conn: Connection, data: bytes, snapshot: bool = False) -> bool:
         if await conn.write(data):
             self.frames_sent += 1
             self.bytes_sent += len(data)
+            metrics.BYTES_SENT.inc(len(data))
+            if snapshot:
+                metrics.SNAPSHOTS_SENT.inc()
             return True
         self.remove(conn)
         return False

@@ -89,6 +89,8 @@ class RoomEngine:
         self.state = RoomState.CREATED
         self.seats: dict[int, _Seat] = {}
         self.spectators = 0
+        self.subscribers: set[str] = set()
+        """Other processes with sockets in this room (they get snapshots by group_send)."""
         self.need_full = True
         self._prev_full: dict[str, Any] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -106,8 +108,21 @@ class RoomEngine:
         self.state = RoomState.RUNNING
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"room:{self.name}")
 
-    async def stop(self, reason: str = "stopped") -> None:
-        """Cancel the tick task and wait for it and the background work to finish."""
+    def adopt_seats(self) -> None:
+        """After a restore: every player of the match holds a seat for the grace period.
+
+        Players connected anywhere re-announce themselves and resume; the
+        others leave the match when their grace ends.
+        """
+        grace_until = time.monotonic() + self.settings.grace_seconds
+        for user_id in self.match.player_ids():
+            name = self.match.player_state(user_id).name
+            self.seats[user_id] = _Seat(name=name, grace_until=grace_until)
+            self.match.reset_inputs(user_id)
+        self.need_full = True
+
+    async def halt(self) -> None:
+        """Stop ticking without closing the room (hand-over to another process)."""
         if self.state is RoomState.CLOSED:
             return
         self.state = RoomState.CLOSED
@@ -117,6 +132,12 @@ class RoomEngine:
             await asyncio.gather(task, return_exceptions=True)
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def stop(self, reason: str = "stopped") -> None:
+        """Close the room: stop ticking, finish background work, tell the manager."""
+        if self.state is RoomState.CLOSED:
+            return
+        await self.halt()
         await self._on_closed(self, reason)
 
     # Players ------------------------------------------------------------------
@@ -146,6 +167,7 @@ class RoomEngine:
         seat.connected = max(0, seat.connected - 1)
         if seat.connected == 0:
             seat.grace_until = time.monotonic() + self.settings.grace_seconds
+            self.match.reset_inputs(user_id)
 
     def expel(self, user_id: int) -> None:
         """Take a player out of the match now, without a grace period (staff kick)."""
@@ -213,8 +235,9 @@ class RoomEngine:
         except asyncio.CancelledError:
             raise
         except Exception:
-            logger.exception("room %s failed at tick %s; closing it", self.name, self.match.tick)
-            await self._fail()
+            logger.exception("room %s failed at tick %s; closing it", self.name, self.match.tick,
+                             extra={"room": self.name, "tick": self.match.tick})
+            await self.stop("failed")
             return
         await self.stop("idle")
 
@@ -284,14 +307,9 @@ class RoomEngine:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error(
-                "room %s: background work failed", self.name, exc_info=task.exception()
+                "room %s: background work failed", self.name, exc_info=task.exception(),
+                extra={"room": self.name},
             )
-
-    async def _fail(self) -> None:
-        self.state = RoomState.CLOSED
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
-        await self._on_closed(self, "failed")
 
     def _require_running(self) -> None:
         if self.state is not RoomState.RUNNING:

@@ -23,12 +23,19 @@ class TextbookGameConsumer(GameConsumer):
     dispatch = AsyncConsumer.dispatch
     got_full = False
 
-    async def _subscribe(self) -> None:
+    async def _enter(self) -> bool:
+        engine = await self.manager._route(self.room)
+        assert engine is not None, "the textbook pattern runs in one process only"
+        resumed = False if self.spectator else engine.join(self.user_id, self.user_name)
         await self.channel_layer.group_add(group_name(self.room), self.channel_name)
         self.manager.request_full(self.room)
+        return resumed
 
-    async def _unsubscribe(self) -> None:
+    async def _exit(self) -> None:
         await self.channel_layer.group_discard(group_name(self.room), self.channel_name)
+        engine = self.manager.engines.get(self.room)
+        if engine is not None and not self.spectator:
+            engine.leave(self.user_id)
 
     async def room_snapshot(self, message: dict[str, Any]) -> None:
         if not self.got_full:

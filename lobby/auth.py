@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from lobby import tokens
+from lobby.closecodes import CloseCodeMiddleware
 
 CLOSE_UNAUTHENTICATED = 4001
 
@@ -69,10 +70,10 @@ class BrowserOriginValidator(OriginValidator):
 
 
 def socket_stack(app: Any) -> Any:
-    """Origin check → session auth → token auth → `app`."""
-    return BrowserOriginValidator(
+    """Close codes → origin check → session auth → token auth → `app`."""
+    return CloseCodeMiddleware(BrowserOriginValidator(
         AuthMiddlewareStack(TokenAuthMiddleware(app)), settings.ALLOWED_HOSTS
-    )
+    ))
 
 
 def is_authenticated(scope: dict[str, Any]) -> bool:

@@ -1,0 +1,59 @@
+"""Let applications close sockets with any RFC 6455 code under daphne.
+
+Daphne closes a socket through autobahn's `sendClose`, which accepts only
+1000 and 3000–4999 and raises on anything else, so an ASGI app under daphne
+cannot send 1009 (message too big), 1011, 1012 (service restart) or 1013
+(try again later): the close fails and the socket stays open. This
+middleware sends such a close as a raw close frame through the daphne
+protocol instead; under other servers it passes the message through.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+
+def _autobahn_allows(code: int) -> bool:
+    return code == 1000 or 3000 <= code <= 4999
+
+
+def daphne_protocol(send: Any) -> Any:
+    """The daphne WebSocket protocol behind an ASGI `send`, or None."""
+    while True:
+        owner = getattr(send, "__self__", None)
+        inner = getattr(owner, "real_send", None)
+        if inner is None:
+            break
+        send = inner
+    if isinstance(send, functools.partial) and send.args:
+        protocol = send.args[0]
+        if hasattr(protocol, "sendCloseFrame"):
+            return protocol
+    return None
+
+
+class _CloseCodeSend:
+    def __init__(self, send: Any) -> None:
+        self.real_send = send
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "websocket.close":
+            code = int(message.get("code") or 1000)
+            if not _autobahn_allows(code):
+                protocol = daphne_protocol(self.real_send)
+                if protocol is not None:
+                    if protocol.state == protocol.STATE_OPEN:
+                        protocol.sendCloseFrame(code=code, isReply=False)
+                    return
+        await self.real_send(message)
+
+
+class CloseCodeMiddleware:
+    """ASGI middleware: see the module docstring."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        return await self.app(scope, receive, _CloseCodeSend(send).send)

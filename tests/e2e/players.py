@@ -1,0 +1,72 @@
+"""Real-socket game clients for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from engine import codec, protocol
+from tests.servers import LiveServer, http_json
+
+
+def new_guest(server: LiveServer, name: str) -> tuple[int, str]:
+    status, body = http_json("POST", f"{server.url}/api/session/guest", {"name": name})
+    assert status == 201, body
+    return body["user"]["id"], body["token"]
+
+
+class Player:
+    """A real-socket client that keeps the world from full snapshots and deltas."""
+
+    def __init__(self, ws: ClientConnection, user_id: int, token: str = "") -> None:
+        self.ws = ws
+        self.user_id = user_id
+        self.token = token
+        self.state: dict[str, Any] | None = None
+        self.snap_times: list[float] = []
+        self.ticks: list[int] = []
+        self.seq = 0
+
+    async def frame(self) -> dict[str, Any]:
+        data = await asyncio.wait_for(self.ws.recv(), 5)
+        assert isinstance(data, bytes)
+        frame = protocol.decode(data)
+        if frame["t"] == "snap":
+            self.snap_times.append(time.monotonic())
+            self.ticks.append(frame["tick"])
+            self.state = frame if frame["full"] else codec.apply(frame, self.state or {})
+        return frame
+
+    async def until(self, check: Callable[[], bool], timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, "condition not reached in time"
+            await self.frame()
+
+
+    async def move(self, mx: float = 0.0, my: float = 0.0) -> None:
+        self.seq += 1
+        await self.ws.send(protocol.encode(
+            {"t": "input", "seq": self.seq, "mx": mx, "my": my, "aim": 0.0, "fire": False}))
+
+    def position(self, user_id: int) -> list[int]:
+        assert self.state is not None
+        return list(self.state["players"][user_id][:2])
+
+
+async def join(server: LiveServer, room: str, name: str, token: str = "") -> Player:
+    """A guest (or the holder of `token`) joins `room` on `server` and reads the welcome."""
+    if token:
+        status, body = http_json("GET", f"{server.url}/api/session", token=token)
+        assert status == 200, body
+        user_id = body["user"]["id"]
+    else:
+        user_id, token = new_guest(server, name)
+    ws = await connect(f"{server.ws_url}/ws/game/{room}/?token={token}")
+    player = Player(ws, user_id, token)
+    assert (await player.frame())["t"] == "welcome"
+    return player
