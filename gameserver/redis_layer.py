@@ -77,3 +77,14 @@ class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
             self._layers[loop] = layer
             _wrap_close(self, loop)
         return layer
+
+
+def layer_settings(urls: list[str]) -> dict[str, Any]:
+    """The CHANNEL_LAYERS entry for these Redis URLs (sharded when several)."""
+    return {
+        "BACKEND": "gameserver.redis_layer.BoundedPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": url, "socket_timeout": None} for url in urls],
+            "prefix": "arena",
+        },
+    }
