@@ -198,9 +198,11 @@ def chat_send(text: str) -> bytes:
 
 
 def welcome(
-    player_id: int, room: str, tick_rate: int, snapshot_rate: int, spectator: bool
+    player_id: int, room: str, tick_rate: int, snapshot_rate: int, spectator: bool,
+    server: str = "",
 ) -> bytes:
-    """``{"t": "welcome", "player_id", "room", "tick_rate", "snapshot_rate", "spectator"}``."""
+    """``{"t": "welcome", "player_id", "room", "tick_rate", "snapshot_rate", "spectator",
+    "server"}``; ``server`` names the process serving the socket (for operators)."""
     return encode(
         {
             "t": "welcome",
@@ -209,6 +211,7 @@ def welcome(
             "tick_rate": tick_rate,
             "snapshot_rate": snapshot_rate,
             "spectator": spectator,
+            "server": server,
         }
     )
 

@@ -10,6 +10,8 @@ channel of its own, and it bypasses Channels' per-message thread hop
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from typing import Any
 
@@ -35,6 +37,9 @@ from gameserver.room import RoomStateError
 from lobby.auth import is_authenticated, query_param
 
 logger = logging.getLogger(__name__)
+
+SERVER_ID = f"{socket.gethostname()}:{os.getpid()}"
+"""Names this process in `welcome` frames, so operators see where a socket landed."""
 
 
 class RateLimiter:
@@ -117,7 +122,7 @@ class GameConsumer(AsyncWebsocketConsumer):
         # Welcome first: the hub's first frame for this socket is its full snapshot.
         await self.send(bytes_data=protocol.welcome(
             self.user_id, self.room, self.config.tick_rate, self.config.snapshot_rate,
-            self.spectator,
+            self.spectator, SERVER_ID,
         ))
         try:
             resumed = await self._enter()

@@ -133,13 +133,14 @@ def test_non_bytes_input() -> None:
 
 
 def test_server_builders() -> None:
-    assert protocol.decode(protocol.welcome(7, "r1", 20, 10, False)) == {
+    assert protocol.decode(protocol.welcome(7, "r1", 20, 10, False, "host:42")) == {
         "t": "welcome",
         "player_id": 7,
         "room": "r1",
         "tick_rate": 20,
         "snapshot_rate": 10,
         "spectator": False,
+        "server": "host:42",
     }
     assert protocol.decode(protocol.pong(9)) == {"t": "pong", "id": 9}
     assert protocol.decode(protocol.error(ErrorCode.INVALID, "seq: bad")) == {
