@@ -9,6 +9,7 @@ values from the returned `ServerConfig`, never from `os.environ`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -46,11 +47,29 @@ class ServerConfig(BaseSettings):
     room_idle_seconds: float = Field(default=60.0, gt=0, le=86_400)
     reconnect_grace_seconds: float = Field(default=30.0, ge=0, le=3_600)
     arena_fanout: Literal["hub", "textbook"] = "hub"
+    checkpoint_seconds: float = Field(default=1.0, gt=0, le=60)
 
     # Per-connection limits.
     max_frame_bytes: int = Field(default=4096, ge=64, le=1_048_576)
     max_frames_per_second: int = Field(default=60, ge=1, le=10_000)
     outbound_buffer_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+    # Lobby (lobby/): chat, presence, room list, matchmaking. See docs/lobby.md.
+    chat_rate_count: int = Field(default=5, ge=1, le=1_000)
+    """Chat messages a user may send per `chat_rate_seconds` (sliding window, all tabs)."""
+    chat_rate_seconds: float = Field(default=5.0, gt=0, le=3_600)
+    lobby_frames_per_second: float = Field(default=10.0, gt=0, le=10_000)
+    """Sustained frames per second one lobby socket may send; past the burst it closes 4008."""
+    lobby_frame_burst: int = Field(default=20, ge=1, le=100_000)
+    lobby_max_frame_bytes: int = Field(default=4096, ge=256, le=1_048_576)
+    """A lobby frame larger than this closes the socket with 1009."""
+    presence_heartbeat_seconds: float = Field(default=15.0, gt=0, le=3_600)
+    presence_ttl_seconds: float = Field(default=45.0, gt=0, le=86_400)
+    """A lobby socket counts as online this long after its last heartbeat."""
+    rooms_push_interval_seconds: float = Field(default=0.5, ge=0, le=60)
+    """At most one `rooms` push to the lobby per interval (debounce)."""
+    seat_reservation_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    """How long a matchmaking seat waits for the player's socket to claim it."""
 
     # Sessions and tokens.
     token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=365 * 24 * 3600)
@@ -58,6 +77,15 @@ class ServerConfig(BaseSettings):
     # Logging.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Operations: who may scrape /metrics, and prometheus-client's multiprocess mode.
+    metrics_token: str | None = Field(default=None, min_length=16)
+    metrics_allowed_networks: str = "127.0.0.0/8,::1/128"
+    prometheus_multiproc_dir: Path | None = None
+
+    # HTTP API rate limits (requests per minute; per client IP or per user).
+    guest_rate_per_minute: int = Field(default=10, ge=1, le=100_000)
+    matchmake_rate_per_minute: int = Field(default=30, ge=1, le=100_000)
 
     @field_validator("database_url")
     @classmethod
@@ -87,6 +115,31 @@ class ServerConfig(BaseSettings):
             raise ValueError("must name at least one host")
         return value
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _metrics_token_set(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("metrics_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"not a CIDR network list ({exc})") from None
+        return value
+
+    @field_validator("prometheus_multiproc_dir")
+    @classmethod
+    def _multiproc_dir_exists(cls, value: Path | None) -> Path | None:
+        if value in (None, Path("")):
+            return None
+        if not value.is_dir():
+            raise ValueError("must be an existing directory (prometheus-client writes there)")
+        return value
+
     @model_validator(mode="after")
     def _snapshot_not_faster_than_tick(self) -> ServerConfig:
         if self.snapshot_rate > self.tick_rate:
@@ -95,9 +148,24 @@ class ServerConfig(BaseSettings):
             raise ValueError("SNAPSHOT_RATE must divide TICK_RATE")
         return self
 
+    @model_validator(mode="after")
+    def _presence_outlives_heartbeat(self) -> ServerConfig:
+        if self.presence_ttl_seconds <= self.presence_heartbeat_seconds:
+            raise ValueError("PRESENCE_TTL_SECONDS must exceed PRESENCE_HEARTBEAT_SECONDS")
+        return self
+
     @property
     def allowed_host_list(self) -> list[str]:
         return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """METRICS_ALLOWED_NETWORKS parsed (empty: no network is trusted without the token)."""
+        return [
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.metrics_allowed_networks.split(",")
+            if p.strip()
+        ]
 
     @property
     def redis_urls(self) -> list[str]:
@@ -110,7 +178,8 @@ def _describe(error: ValidationError) -> str:
         loc = [str(part) for part in item["loc"]]
         name = loc[0].upper() if loc else "TICK_RATE/SNAPSHOT_RATE"
         raw = os.environ.get(name)
-        shown = "" if raw is None or name == "SECRET_KEY" else f"={raw!r}"
+        secret = name in {"SECRET_KEY", "METRICS_TOKEN"}
+        shown = "" if raw is None or secret else f"={raw!r}"
         lines.append(f"{name}{shown}: {item['msg']}")
     return "bad environment: " + "; ".join(lines)
 

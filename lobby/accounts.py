@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+from django.conf import settings
 from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -13,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 from lobby import tokens
 from lobby.http import api, parse_body
 from lobby.models import User
+from lobby.ratelimit import rate_limit
 
 
 def _display_name(value: str) -> str:
@@ -42,6 +44,7 @@ def create_guest(name: str) -> User:
 # Logging in is what creates the session, so there is no CSRF token yet; the
 # endpoint only ever creates a fresh guest, which an attacker gains nothing by.
 @csrf_exempt
+@rate_limit("guest", lambda: settings.ARENA.guest_rate_per_minute, by="ip")
 @api("POST")
 def guest_session(request: HttpRequest) -> HttpResponse:
     """POST /api/session/guest {"name"} → 201 {"user": {"id","name"}, "token"}."""

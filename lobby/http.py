@@ -95,12 +95,15 @@ class BearerTokenMiddleware:
     checks do not apply to it; a bad token is refused with 401, never ignored.
     """
 
+    OWN_BEARER_PATHS = frozenset({"/metrics"})
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         header = request.headers.get("Authorization", "")
-        if header:
+        # /metrics checks its own bearer token (METRICS_TOKEN), not a user's.
+        if header and request.path not in self.OWN_BEARER_PATHS:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 return error_response(401, "bad_token", "Authorization must be 'Bearer <token>'")

@@ -1,15 +1,31 @@
-"""Accounts. Guests are ordinary users with a display name and no password."""
+"""The lobby's tables: accounts, rooms and seats, chat, notifications, presence, match history.
+
+Everything the lobby shares between server processes lives here, in the
+database: several daphne processes (and machines) see the same rooms, chat,
+notifications and presence records. Nothing is kept in a process's memory
+that another process would need to be correct.
+"""
 
 from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+ROOM_NAME_RE = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 def new_token_key() -> str:
     return secrets.token_hex(16)
+
+
+def new_invite_code() -> str:
+    return secrets.token_urlsafe(12)
 
 
 class User(AbstractUser):
@@ -26,3 +42,178 @@ class User(AbstractUser):
     def public(self) -> dict[str, object]:
         """The user as other players see it on the wire."""
         return {"id": self.pk, "name": self.display_name or self.username}
+
+
+class Room(models.Model):
+    """A named game room. Open while `closed_at` is null; a closed name can be reopened.
+
+    `phase` mirrors the engine's phase (waiting, countdown, playing, ended),
+    reported by the runtime through `lobby.rooms.room_changed`.
+    """
+
+    name = models.CharField(max_length=64, unique=True, validators=[RegexValidator(ROOM_NAME_RE)])
+    max_players = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(200)]
+    )
+    private = models.BooleanField(default=False)
+    invite_code = models.CharField(max_length=32, blank=True, default="")
+    phase = models.CharField(max_length=16, default="waiting")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="rooms_created",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class Seat(models.Model):
+    """A user's place in a room: joined (a socket claimed it) or reserved until a time."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="seats")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="seats")
+    joined = models.BooleanField(default=False)
+    reserved_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="seat_room_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.room_id}"
+
+    def holds(self, now: object) -> bool:
+        """True while the seat counts against the room's capacity."""
+        return self.joined or (self.reserved_until is not None and self.reserved_until > now)  # type: ignore[operator]
+
+
+def taken_seats_q(now: object, prefix: str = "") -> Q:
+    """Seats that count against capacity: joined, or reserved and not yet expired."""
+    return Q(**{f"{prefix}joined": True}) | Q(**{f"{prefix}reserved_until__gt": now})
+
+
+class ChatMessage(models.Model):
+    """One chat line on `channel` (`lobby` or `room.<name>`). Text is stored raw: it is data.
+
+    Moderators delete by setting `deleted_at` (soft delete): the row stays
+    for the record but leaves history and every member's screen.
+    """
+
+    channel = models.CharField(max_length=80)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="chat_messages")
+    text = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["channel", "id"], name="chat_channel_id"),
+            models.Index(fields=["user", "created_at"], name="chat_user_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.channel}] {self.text[:40]}"
+
+
+class Mute(models.Model):
+    """A user may not chat until `until` (set by moderators in the admin)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="mutes")
+    until = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"mute {self.user_id} until {self.until:%Y-%m-%d %H:%M}"
+
+
+class Notification(models.Model):
+    """Something for one user: stored, pushed live to their open tabs, listed later."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="notifications")
+    kind = models.CharField(max_length=40)
+    data = models.JSONField(default=dict)
+    created = models.DateTimeField(default=timezone.now)
+    read = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "read", "id"], name="notif_user_read_id")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user_id}"
+
+
+class Presence(models.Model):
+    """One open lobby socket: alive while `expires_at` is in the future.
+
+    Each consumer refreshes its row by heartbeat; a process that dies leaves
+    rows that simply expire, so the online count never depends on a clean
+    shutdown or on one process's memory.
+    """
+
+    channel_name = models.CharField(max_length=200, primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="presence")
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} until {self.expires_at:%H:%M:%S}"
+
+
+class LobbyState(models.Model):
+    """Small shared values (last pushed presence count, room-list digest).
+
+    Updated under a row lock so that, among all processes, only the one that
+    actually changes a value pushes the change.
+    """
+
+    key = models.CharField(max_length=40, primary_key=True)
+    value = models.TextField(default="")
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class MatchResult(models.Model):
+    """A finished match of a room."""
+
+    room = models.CharField(max_length=64, db_index=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(db_index=True)
+    duration_s = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.room} @ {self.ended_at:%Y-%m-%d %H:%M}"
+
+
+class MatchPlayer(models.Model):
+    """One player's line of a `MatchResult` (`name` as it was during the match)."""
+
+    match = models.ForeignKey(MatchResult, on_delete=models.CASCADE, related_name="players")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                             related_name="match_lines")
+    name = models.CharField(max_length=24)
+    kills = models.IntegerField(default=0)
+    deaths = models.IntegerField(default=0)
+    score = models.IntegerField(default=0)
+    place = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["place", "id"]
+        indexes = [models.Index(fields=["user", "match"], name="matchplayer_user_match")]
+
+    def __str__(self) -> str:
+        return f"#{self.place} {self.name}"

@@ -2,9 +2,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from lobby import accounts
+from lobby import accounts, views
 
 urlpatterns = [
     path("session/guest", accounts.guest_session),
     path("session", accounts.me),
+    path("rooms", views.rooms_view),
+    path("matchmake", views.matchmake),
+    path("chat/<str:channel>", views.chat_history),
+    path("notifications", views.notification_list),
+    path("notifications/read", views.notification_read),
+    path("matches", views.match_list),
+    path("leaderboard", views.leaderboard),
 ]

@@ -77,7 +77,8 @@ def test_guest_rejects_bodies_that_are_not_json_objects(raw: Any) -> None:
 
 
 def test_guest_rejects_oversized_body_and_wrong_method() -> None:
-    assert_error(post_json(Client(), "/api/session/guest", {"name": "a" * 100_000}), 413, "too_large")
+    big = {"name": "a" * 100_000}
+    assert_error(post_json(Client(), "/api/session/guest", big), 413, "too_large")
     assert_error(Client().get("/api/session/guest"), 405, "method_not_allowed")
 
 
@@ -101,7 +102,7 @@ def test_bad_authorization_header_is_refused(header: str) -> None:
 def test_forged_token_is_refused() -> None:
     body = guest(Client())
     token = body["token"]
-    payload, _, rest = token.partition(":")
+    payload, _, _rest = token.partition(":")
     other = guest(Client(), "mallory")
     # Someone else's signature on this payload, and a flipped signature character.
     forged = [

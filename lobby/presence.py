@@ -1,0 +1,108 @@
+"""Presence: how many distinct users have a lobby socket open, over all processes.
+
+Each lobby socket owns one `Presence` row keyed by its channel name, with
+`expires_at = now + presence_ttl_seconds`. The consumer refreshes it every
+`presence_heartbeat_seconds` and deletes it on disconnect. A process that
+dies leaves rows that expire; every heartbeat (of any socket, in any
+process) sweeps expired rows. The count is the number of distinct users
+with an unexpired row — never an in-process counter.
+
+Whenever the count differs from the last one pushed (shared in the database,
+so exactly one process pushes a change), the lobby group gets
+`{"type": "presence", "online": int}`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from lobby import push
+from lobby.models import Presence
+
+STATE_KEY = "presence.online"
+
+
+def online_count() -> int:
+    """Distinct users with an unexpired presence row."""
+    return (
+        Presence.objects.filter(expires_at__gt=timezone.now())
+        .values("user_id").distinct().count()
+    )
+
+
+def _expiry() -> object:
+    return timezone.now() + timedelta(seconds=settings.ARENA.presence_ttl_seconds)
+
+
+def sweep() -> int:
+    """Delete expired rows; returns how many went."""
+    deleted, _ = Presence.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
+
+
+def _changed_count() -> int | None:
+    """The current count if it differs from the last one pushed (and record it), else None."""
+    count = online_count()
+    return count if push.swap_state(STATE_KEY, str(count), initial="0") else None
+
+
+def enter(channel_name: str, user_id: int) -> int | None:
+    """Register a socket; returns the new count if it changed."""
+    with transaction.atomic():
+        Presence.objects.update_or_create(
+            channel_name=channel_name, defaults={"user_id": user_id, "expires_at": _expiry()}
+        )
+    return _changed_count()
+
+
+def heartbeat(channel_name: str, user_id: int) -> int | None:
+    """Refresh a socket's row (recreating it if swept), sweep expired rows;
+    returns the new count if it changed."""
+    with transaction.atomic():
+        Presence.objects.update_or_create(
+            channel_name=channel_name, defaults={"user_id": user_id, "expires_at": _expiry()}
+        )
+    sweep()
+    return _changed_count()
+
+
+def leave(channel_name: str) -> int | None:
+    """Forget a socket; returns the new count if it changed."""
+    Presence.objects.filter(channel_name=channel_name).delete()
+    return _changed_count()
+
+
+def refresh() -> int | None:
+    """Sweep and recount without a socket of one's own (maintenance, tests)."""
+    sweep()
+    return _changed_count()
+
+
+async def publish(count: int | None) -> None:
+    """Push a changed count to the lobby group."""
+    if count is not None:
+        await push.apush(push.LOBBY_GROUP, {"type": "presence", "online": count})
+
+
+async def aenter(channel_name: str, user_id: int) -> None:
+    await publish(await database_sync_to_async(enter)(channel_name, user_id))
+
+
+async def aheartbeat(channel_name: str, user_id: int) -> None:
+    await publish(await database_sync_to_async(heartbeat)(channel_name, user_id))
+
+
+async def aleave(channel_name: str) -> None:
+    await publish(await database_sync_to_async(leave)(channel_name))
+
+
+async def arefresh() -> None:
+    await publish(await database_sync_to_async(refresh)())
+
+
+aonline_count = database_sync_to_async(online_count)

@@ -1,0 +1,205 @@
+"""The lobby's HTTP API (docs/protocol.md, "HTTP API").
+
+Every bad input is answered `4xx {"error": {"code", "message"}}` through
+`lobby.http.api` / `parse_body` / `ApiError`; nothing here answers 500.
+Cookie-authenticated POSTs need the CSRF token; bearer-token requests do not
+(`BearerTokenMiddleware`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, model_validator
+
+from lobby import chat, history, notifications, rooms
+from lobby.http import ApiError, api, parse_body
+from lobby.models import Room, User
+from lobby.ratelimit import rate_limit
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+MAX_ID = 2**63 - 1
+
+_ROOM_ERROR_STATUS = {
+    "bad_name": (400, "invalid"),
+    "bad_max_players": (400, "invalid"),
+    "exists": (409, "exists"),
+    "not_found": (404, "not_found"),
+    "private": (403, "private"),
+    "room_full": (409, "room_full"),
+}
+
+
+def _room_error(exc: rooms.RoomError) -> ApiError:
+    status, code = _ROOM_ERROR_STATUS.get(exc.code, (400, exc.code))
+    return ApiError(status, code, exc.message)
+
+
+def int_param(
+    request: HttpRequest, name: str, default: int | None, low: int, high: int
+) -> int | None:
+    """An integer query parameter in [low, high], `default` if absent; ApiError 400 otherwise."""
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    raw = raw.strip()
+    if not raw.isascii() or not raw.lstrip("-").isdigit() or len(raw) > 20:
+        raise ApiError(400, "invalid", f"{name} must be an integer")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ApiError(400, "invalid", f"{name} must be between {low} and {high}")
+    return value
+
+
+def _limit(request: HttpRequest, default: int = DEFAULT_LIMIT) -> int:
+    value = int_param(request, "limit", default, 1, MAX_LIMIT)
+    assert value is not None
+    return value
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+# Rooms ---------------------------------------------------------------------------
+
+
+class CreateRoomRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    max_players: StrictInt | None = None
+    private: StrictBool = False
+
+
+def _room_answer(room: Room) -> dict[str, Any]:
+    invite = room.invite_code if room.private else None
+    return {
+        "room": rooms.room_dict(room, rooms.joined_count(room)),
+        "invite": invite,
+        "invite_url": f"/play/{room.name}/?invite={quote(invite)}" if invite else None,
+    }
+
+
+@api("GET", "POST")
+def rooms_view(request: HttpRequest) -> HttpResponse:
+    """GET /api/rooms → {"rooms": [...]} (open public rooms);
+    POST /api/rooms {"name"?, "max_players"?, "private"?} → 201 {"room", "invite", "invite_url"}."""
+    if request.method == "GET":
+        return JsonResponse({"rooms": rooms.public_rooms()})
+    if not request.user.is_authenticated:
+        raise ApiError(401, "not_authenticated", "log in or send a bearer token")
+    body = parse_body(request, CreateRoomRequest)
+    if body.name is not None and not rooms.valid_name(body.name):
+        raise ApiError(400, "invalid", "name: 1-64 characters of A-Z a-z 0-9 _ -")
+    try:
+        room = rooms.create_room(_user(request), body.name, body.max_players, body.private)
+    except rooms.RoomError as exc:
+        raise _room_error(exc) from None
+    return JsonResponse(_room_answer(room), status=201)
+
+
+class MatchmakeRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+@rate_limit("matchmake", lambda: settings.ARENA.matchmake_rate_per_minute, by="user")
+@api("POST", login=True)
+def matchmake(request: HttpRequest) -> HttpResponse:
+    """POST /api/matchmake {} → {"room": name}: a seat reserved for seat_reservation_seconds."""
+    parse_body(request, MatchmakeRequest)
+    room = rooms.matchmake(_user(request))
+    return JsonResponse({"room": room.name})
+
+
+# Chat ----------------------------------------------------------------------------------
+
+
+@api("GET")
+def chat_history(request: HttpRequest, channel: str) -> HttpResponse:
+    """GET /api/chat/<channel>?limit=N&before=<id> → {"messages", "next_before"}.
+
+    Messages oldest first; `lobby` or `room.<name>` (a private room's only for
+    its creator, seat holders, or with `?invite=`)."""
+    if not chat.valid_channel(channel):
+        raise ApiError(400, "bad_channel", "channel must be 'lobby' or 'room.<name>'")
+    limit = _limit(request)
+    before = int_param(request, "before", None, 1, MAX_ID)
+    if channel != "lobby":
+        room = chat.channel_room(channel)
+        if room is None:
+            raise ApiError(404, "not_found", f"no room {channel[5:]!r}")
+        if room.private:
+            user = request.user
+            invite = request.GET.get("invite")
+            allowed = isinstance(user, User) and (
+                rooms.may_enter(room, user, invite) or room.seats.filter(user=user).exists()
+            )
+            if not allowed:
+                # Private rooms are not listed anywhere: do not confirm one exists.
+                raise ApiError(404, "not_found", f"no room {channel[5:]!r}")
+    return JsonResponse(chat.history(channel, limit, before))
+
+
+# Notifications -------------------------------------------------------------------------
+
+
+@api("GET", login=True)
+def notification_list(request: HttpRequest) -> HttpResponse:
+    """GET /api/notifications?before=&limit= → {"notifications", "unread", "next_before"}."""
+    limit = _limit(request)
+    before = int_param(request, "before", None, 1, MAX_ID)
+    try:
+        return JsonResponse(notifications.page(_user(request).pk, limit, before))
+    except ValueError as exc:
+        raise ApiError(400, "invalid", str(exc)) from None
+
+
+class ReadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[StrictInt] | None = None
+    all: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ReadRequest:
+        if (self.ids is None) == (self.all is None):
+            raise ValueError('send either {"ids": [...]} or {"all": true}')
+        if self.all is False:
+            raise ValueError('"all" must be true')
+        if self.ids is not None and not 1 <= len(self.ids) <= 500:
+            raise ValueError("ids must list 1 to 500 ids")
+        return self
+
+
+@api("POST", login=True)
+def notification_read(request: HttpRequest) -> HttpResponse:
+    """POST /api/notifications/read {"ids": [...]} | {"all": true} → {"updated", "unread"}."""
+    body = parse_body(request, ReadRequest)
+    return JsonResponse(notifications.mark_read(_user(request).pk, body.ids))
+
+
+# Match history and leaderboard ---------------------------------------------------------
+
+
+@api("GET")
+def match_list(request: HttpRequest) -> HttpResponse:
+    """GET /api/matches?user=<id>&before=&limit= → {"matches": [...newest first], "next_before"}."""
+    limit = _limit(request, 20)
+    before = int_param(request, "before", None, 1, MAX_ID)
+    user_id = int_param(request, "user", None, 1, MAX_ID)
+    return JsonResponse(history.matches(user_id, limit, before))
+
+
+@api("GET")
+def leaderboard(request: HttpRequest) -> HttpResponse:
+    """GET /api/leaderboard?limit=&by=kills|wins → {"by", "players": [...]}."""
+    limit = _limit(request, 20)
+    by = request.GET.get("by", "kills")
+    if by not in ("kills", "wins"):
+        raise ApiError(400, "invalid", "by must be 'kills' or 'wins'")
+    return JsonResponse({"by": by, "players": history.leaderboard(limit, by)})

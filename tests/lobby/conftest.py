@@ -1,0 +1,35 @@
+"""Fixtures of the lobby tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+
+@pytest.fixture
+def arena(settings: Any) -> Callable[..., None]:
+    """Change `settings.ARENA` values for one test."""
+
+    def update(**values: Any) -> None:
+        settings.ARENA = settings.ARENA.model_copy(update=values)
+
+    return update
+
+
+@pytest.fixture(autouse=True)
+def _close_sync_thread_connections() -> Iterator[None]:
+    """Close the DB connection the async ORM calls left in asgiref's sync thread.
+
+    Async tests run ORM calls (`acount`, `sync_to_async(...)`) in asgiref's
+    shared sync thread, whose connection would otherwise outlive the test and
+    keep PostgreSQL from dropping the test database.
+    """
+    yield
+    # From a plain event loop (not inside async_to_sync), thread-sensitive
+    # calls run in that shared executor thread: close its connection there.
+    asyncio.run(sync_to_async(connections.close_all)())

@@ -1,0 +1,124 @@
+"""Match history and leaderboard from persisted results; placement notifications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from lobby import history
+from lobby.models import MatchPlayer, MatchResult, Notification
+from tests.lobby.helpers import LobbyClient, anew_user, assert_error, make_user
+
+pytestmark = pytest.mark.django_db
+TX = pytest.mark.django_db(transaction=True)
+
+
+def line(
+    user_id: int, name: str, kills: int, deaths: int, score: int, place: int
+) -> dict[str, Any]:
+    return {"player_id": user_id, "name": name, "kills": kills, "deaths": deaths,
+            "score": score, "place": place}
+
+
+def test_record_match_stores_lines_and_notifies_each_player() -> None:
+    a, b = make_user("ann")[0], make_user("bob")[0]
+    match = history.record_match("arena-1", 120.5, [
+        line(a.pk, "ann", 5, 1, 50, 1), line(b.pk, "bob", 1, 5, 10, 2),
+    ])
+    assert MatchResult.objects.get().pk == match.pk
+    assert match.duration_s == 120.5
+    assert (match.ended_at - match.started_at).total_seconds() == pytest.approx(120.5)
+    assert list(MatchPlayer.objects.values_list("name", "place")) == [("ann", 1), ("bob", 2)]
+    note = Notification.objects.get(user=b)
+    assert note.kind == "match_result"
+    assert note.data == {"room": "arena-1", "place": 2, "players": 2, "score": 10}
+
+
+@TX
+async def test_arecord_match_pushes_the_placement_live() -> None:
+    ann, token = await anew_user("ann")
+    tab = await LobbyClient(token).connect()
+    await history.arecord_match("r", 30.0, [line(ann.pk, "ann", 2, 0, 20, 1)])
+    frame = await tab.of_type("notification")
+    assert frame["kind"] == "match_result"
+    assert frame["data"] == {"room": "r", "place": 1, "players": 1, "score": 20}
+    await tab.disconnect()
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        [{"player_id": 1}],
+        [{"player_id": "x", "name": "a", "kills": 0, "deaths": 0, "score": 0, "place": 1}],
+        [{"player_id": 1, "name": "a", "kills": -1, "deaths": 0, "score": 0, "place": 1}],
+        [{"player_id": 1, "name": "a", "kills": 0, "deaths": 0, "score": 0, "place": 0}],
+        "nope",
+    ],
+)
+def test_record_match_refuses_malformed_results(results: Any) -> None:
+    with pytest.raises(ValueError):
+        history.record_match("r", 10, results)
+    assert not MatchResult.objects.exists()
+
+
+def test_unknown_players_are_kept_by_name_without_a_notification() -> None:
+    history.record_match("r", 10, [line(999_999, "bot", 1, 0, 1, 1)])
+    assert MatchPlayer.objects.get().user_id is None
+    assert not Notification.objects.exists()
+
+
+def test_matches_endpoint_pages_newest_first_and_filters_by_user() -> None:
+    a, b = make_user("ann")[0], make_user("bob")[0]
+    ids = []
+    for i in range(5):
+        players = [line(a.pk, "ann", i, 0, i, 1)]
+        if i % 2 == 0:
+            players.append(line(b.pk, "bob", 0, i, 0, 2))
+        ids.append(history.record_match(f"r{i}", 60, players).pk)
+    client = Client()
+    page = client.get("/api/matches?limit=2").json()
+    assert [m["id"] for m in page["matches"]] == [ids[4], ids[3]]
+    assert page["next_before"] == ids[3]
+    first = page["matches"][0]
+    assert first["room"] == "r4" and first["duration_s"] == 60
+    assert first["players"][0] == {"user_id": a.pk, "name": "ann", "kills": 4, "deaths": 0,
+                                   "score": 4, "place": 1}
+    assert first["ended_at"].endswith("Z")
+    rest = client.get(f"/api/matches?limit=2&before={page['next_before']}").json()
+    assert [m["id"] for m in rest["matches"]] == [ids[2], ids[1]]
+    bobs = client.get(f"/api/matches?user={b.pk}").json()
+    assert [m["id"] for m in bobs["matches"]] == [ids[4], ids[2], ids[0]]
+    assert bobs["next_before"] is None
+
+
+def test_leaderboard_by_kills_and_by_wins() -> None:
+    a, b, c = (make_user(n)[0] for n in ("ann", "bob", "cat"))
+    history.record_match("r", 60, [line(a.pk, "ann", 3, 0, 3, 1), line(b.pk, "bob", 9, 1, 9, 2)])
+    history.record_match("r", 60, [line(a.pk, "ann", 2, 0, 2, 1), line(c.pk, "cat", 1, 1, 1, 2)])
+    board = Client().get("/api/leaderboard").json()
+    assert board["by"] == "kills"
+    assert [(p["user"]["name"], p["kills"]) for p in board["players"]] == [
+        ("bob", 9), ("ann", 5), ("cat", 1)]
+    assert board["players"][1] == {"rank": 2, "user": {"id": a.pk, "name": "ann"}, "kills": 5,
+                                   "deaths": 0, "score": 5, "wins": 2, "matches": 2}
+    wins = Client().get("/api/leaderboard?by=wins&limit=1").json()
+    assert [p["user"]["name"] for p in wins["players"]] == ["ann"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/matches?limit=0", "/api/matches?limit=500", "/api/matches?before=x",
+        "/api/matches?user=abc", "/api/matches?user=-3", "/api/leaderboard?limit=nope",
+        "/api/leaderboard?by=deaths", "/api/leaderboard?limit=0",
+    ],
+)
+def test_history_bad_params(path: str) -> None:
+    assert_error(Client().get(path), 400, "invalid")
+
+
+def test_history_wrong_methods() -> None:
+    assert_error(Client().post("/api/matches"), 405, "method_not_allowed")
+    assert_error(Client().post("/api/leaderboard"), 405, "method_not_allowed")

@@ -1,0 +1,125 @@
+"""Presence: distinct users online across tabs, disconnects, dead processes (expiry)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from lobby import presence
+from lobby.models import Presence
+from tests.lobby.helpers import LobbyClient, anew_user
+
+# Sync tests roll back (fast); async and threaded tests commit for real.
+pytestmark = pytest.mark.django_db
+TX = pytest.mark.django_db(transaction=True)
+
+
+@TX
+async def test_a_user_with_three_tabs_counts_once() -> None:
+    _, ann_token = await anew_user("ann")
+    _, bob_token = await anew_user("bob")
+    watcher = await LobbyClient(bob_token).connect()
+    assert watcher.online == 1
+    tabs = [await LobbyClient(ann_token).connect() for _ in range(3)]
+    assert (await watcher.of_type("presence"))["online"] == 2
+    assert tabs[2].online == 2
+    await watcher.nothing_of("presence")  # tabs two and three changed nothing
+    await tabs[0].disconnect()
+    await tabs[1].disconnect()
+    await watcher.nothing_of("presence")  # ann is still online in one tab
+    await tabs[2].disconnect()
+    assert (await watcher.of_type("presence"))["online"] == 1
+    assert await Presence.objects.acount() == 1
+    await watcher.disconnect()
+    assert await Presence.objects.acount() == 0
+
+
+@TX
+async def test_dead_process_rows_expire_and_the_change_is_pushed(arena: Any) -> None:
+    ghost, _ = await anew_user("ghost")
+    _, token = await anew_user("ann")
+    # A process that died holding a socket: its row is never refreshed again.
+    await Presence.objects.acreate(
+        channel_name="specific.dead!abc", user=ghost,
+        expires_at=timezone.now() + timedelta(seconds=45),
+    )
+    ann = await LobbyClient(token).connect()
+    assert ann.online == 2
+    # Time passes for the dead row only (its TTL runs out)...
+    await Presence.objects.filter(user=ghost).aupdate(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    # ...and the next heartbeat of a live socket sweeps it and pushes the new count.
+    await presence.arefresh()
+    assert (await ann.of_type("presence"))["online"] == 1
+    assert not await Presence.objects.filter(user=ghost).aexists()
+    await ann.disconnect()
+
+
+@TX
+async def test_live_sockets_heartbeat_sweeps_dead_rows(arena: Any) -> None:
+    arena(presence_heartbeat_seconds=0.05, presence_ttl_seconds=30)
+    ghost, _ = await anew_user("ghost")
+    _, token = await anew_user("ann")
+    await Presence.objects.acreate(
+        channel_name="specific.dead!def", user=ghost,
+        expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    ann = await LobbyClient(token).connect()
+    assert ann.online == 1, "expired rows never count"
+    # The consumer's own heartbeat task deletes the dead row. A background
+    # task's database write is not awaitable from here: poll for it.
+    for _ in range(250):
+        if not await Presence.objects.filter(user=ghost).aexists():
+            break
+        await asyncio.sleep(0.02)
+    assert not await Presence.objects.filter(user=ghost).aexists()
+    await ann.disconnect()
+
+
+@TX
+async def test_expired_rows_never_count_even_before_a_sweep() -> None:
+    ghost, _ = await anew_user("ghost")
+    await Presence.objects.acreate(
+        channel_name="specific.dead!x", user=ghost, expires_at=timezone.now() - timedelta(1)
+    )
+    assert await presence.aonline_count() == 0
+
+
+@TX
+async def test_heartbeat_task_refreshes_the_row(arena: Any) -> None:
+    arena(presence_heartbeat_seconds=0.05, presence_ttl_seconds=30)
+    ann, token = await anew_user("ann")
+    client = await LobbyClient(token).connect()
+    row = await Presence.objects.aget(user=ann)
+    first_expiry = row.expires_at
+    # Push the row close to expiry; the heartbeat must move it forward again.
+    await Presence.objects.filter(user=ann).aupdate(expires_at=timezone.now())
+    # The heartbeat task's write is not awaitable from here: poll for it.
+    for _ in range(250):
+        row = await Presence.objects.aget(user=ann)
+        if row.expires_at > timezone.now() + timedelta(seconds=20):
+            break
+        await asyncio.sleep(0.02)
+    assert row.expires_at > timezone.now() + timedelta(seconds=20)
+    assert row.expires_at >= first_expiry - timedelta(seconds=1)
+    await client.disconnect()
+
+
+@TX
+async def test_heartbeat_recreates_a_row_swept_by_mistake_and_sweeps_others() -> None:
+    ann, token = await anew_user("ann")
+    ghost, _ = await anew_user("ghost")
+    client = await LobbyClient(token).connect()
+    row = await Presence.objects.aget(user=ann)
+    await Presence.objects.filter(user=ann).adelete()
+    await Presence.objects.acreate(channel_name="specific.dead!y", user=ghost,
+                                   expires_at=timezone.now() - timedelta(seconds=1))
+    await presence.aheartbeat(row.channel_name, ann.pk)
+    assert await Presence.objects.filter(user=ann).aexists()
+    assert not await Presence.objects.filter(user=ghost).aexists()
+    await client.disconnect()
