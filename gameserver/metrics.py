@@ -1,10 +1,31 @@
-"""Prometheus metrics of the real-time runtime. Labels are bounded: never a room or a user."""
+"""Prometheus metrics of the real-time runtime. Labels are bounded: never a room or a user.
+
+Every label below takes values from a fixed, small set (a role, a phase, a
+close code, an error code of the protocol, a chat channel kind). The
+`/metrics` view (gameserver/views.py) renders them; with
+`PROMETHEUS_MULTIPROC_DIR` set, prometheus-client keeps each process's values
+in files there and the view aggregates every process's (gauges below say how:
+`livesum` = sum over live processes). docs/operations.md lists them all.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+)
 
 _TICK_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+
+PHASES = ("waiting", "countdown", "playing", "ended")
+"""engine.match.Phase values: the only values of the `phase` label."""
 
 TICK_SECONDS = Histogram(
     "arena_tick_duration_seconds", "Time to step a room and build its snapshot",
@@ -15,14 +36,94 @@ TICK_LATENESS = Histogram(
     buckets=_TICK_BUCKETS,
 )
 TICKS_SKIPPED = Counter("arena_ticks_skipped_total", "Ticks skipped after a stall")
-CONNECTED = Gauge("arena_connected", "Open game sockets in this process", ["role"])
-ROOMS = Gauge("arena_rooms", "Rooms whose engine runs in this process")
+CONNECTED = Gauge(
+    "arena_connected", "Open game sockets in this process", ["role"],
+    multiprocess_mode="livesum",
+)
+ROOMS = Gauge(
+    "arena_rooms", "Rooms whose engine runs in this process", multiprocess_mode="livesum"
+)
+ROOMS_BY_PHASE = Gauge(
+    "arena_rooms_by_phase", "Rooms whose engine runs here, by match phase", ["phase"],
+    multiprocess_mode="livesum",
+)
 SNAPSHOTS_SENT = Counter("arena_snapshots_sent_total", "Snapshot frames written to sockets")
 BYTES_SENT = Counter("arena_bytes_sent_total", "Bytes of game frames written to sockets")
 INPUTS = Counter("arena_inputs_total", "Client frames handled", ["result"])
 REJECTED = Counter("arena_frames_rejected_total", "Client frames rejected", ["code"])
 CLOSES = Counter("arena_closes_total", "Game sockets closed by the server", ["code"])
+SLOW_DROPS = Counter(
+    "arena_slow_client_drops_total", "Game sockets dropped for not reading (close 4009)"
+)
+FLOOD_CLOSES = Counter(
+    "arena_rate_limit_closes_total", "Game sockets closed for flooding (close 4008)"
+)
 RECONNECTIONS = Counter("arena_reconnections_total", "Players who resumed their seat")
 LAYER_SEND_SECONDS = Histogram(
     "arena_layer_send_seconds", "Channel-layer group_send latency", buckets=_TICK_BUCKETS
 )
+CHAT_MESSAGES = Counter(
+    "arena_chat_messages_total", "Chat messages stored", ["channel"]
+)
+HTTP_RATE_LIMITED = Counter(
+    "arena_http_rate_limited_total", "HTTP API calls refused with 429", ["scope"]
+)
+
+for _phase in PHASES:  # export every phase from the start, at 0
+    ROOMS_BY_PHASE.labels(_phase)
+for _role in ("player", "spectator"):
+    CONNECTED.labels(_role)
+for _kind in ("lobby", "room"):
+    CHAT_MESSAGES.labels(_kind)
+
+
+def count_close(code: int) -> None:
+    """A game socket closed by the server with `code` (a fixed set of close codes)."""
+    CLOSES.labels(str(code)).inc()
+    if code == 4009:
+        SLOW_DROPS.inc()
+    elif code == 4008:
+        FLOOD_CLOSES.inc()
+
+
+def chat_channel_kind(channel: str) -> str:
+    """The bounded label of a chat channel: `lobby` or `room` (never the room's name)."""
+    return "room" if channel.startswith("room.") else "lobby"
+
+
+def observe_rooms(phases: Iterable[str]) -> None:
+    """Set `arena_rooms_by_phase` from the phases of this process's rooms.
+
+    Called at scrape time and by the manager when a room starts, changes
+    phase or closes (so in multiprocess mode every process's file is fresh).
+    """
+    counts = dict.fromkeys(PHASES, 0)
+    for phase in phases:
+        if phase in counts:
+            counts[phase] += 1
+    for phase, count in counts.items():
+        ROOMS_BY_PHASE.labels(phase).set(count)
+
+
+def observe_engines(engines: Collection[Any]) -> None:
+    """Set `arena_rooms` and `arena_rooms_by_phase` from this process's RoomEngines."""
+    ROOMS.set(len(engines))
+    observe_rooms(engine.match.phase.value for engine in engines)
+
+
+def registry(multiproc_dir: str | None) -> CollectorRegistry:
+    """The registry `/metrics` renders.
+
+    Without a multiprocess directory: the default registry (this process's
+    metrics plus prometheus-client's process and platform collectors). With
+    one: a fresh registry aggregating every process's files, plus the
+    `process_*` metrics of the process answering the scrape.
+    """
+    if not multiproc_dir:
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged, path=multiproc_dir)
+    ProcessCollector(registry=merged)
+    return merged

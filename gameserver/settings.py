@@ -80,6 +80,12 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = conf.VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+# The browser's msgpack codec: npm's ESM build served straight from client/node_modules
+# (installed by `make setup`), at /static/client/vendor/msgpack/ (see the client's import map).
+STATICFILES_DIRS = [
+    ("client/vendor/msgpack",
+     BASE_DIR / "client" / "node_modules" / "@msgpack" / "msgpack" / "dist.esm"),
+]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
@@ -95,32 +101,58 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 if CONFIG.redis_url:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "gameserver.redis_layer.BoundedPubSubChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": url, "socket_timeout": None} for url in CONFIG.redis_urls],
-                "prefix": "arena",
-            },
-        }
-    }
+    from gameserver.redis_layer import layer_settings
+
+    CHANNEL_LAYERS = {"default": layer_settings(CONFIG.redis_urls)}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "gameserver.layers.LocalChannelLayer"}}
 
+# Structured logs (gameserver/logs.py): every record gets room/user/tick keys
+# and has secrets redacted; daphne's access log is routed through `logging`.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "context": {"()": "gameserver.logs.ContextFilter"},
+        "redact": {"()": "gameserver.logs.RedactFilter"},
+    },
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {
+            "()": "gameserver.logs.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(room)s %(user)s %(tick)s",
             "rename_fields": {"asctime": "ts", "levelname": "level", "name": "logger"},
         },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": CONFIG.log_format}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": CONFIG.log_format,
+            "filters": ["context", "redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": CONFIG.log_level},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        # Emitted only when daphne's own access log is on (its default verbosity).
+        "daphne.access": {"level": "INFO"},
+    },
 }
+
+# Rate limits (lobby/ratelimit.py) count in the cache: per process in memory,
+# shared by every process through Redis when REDIS_URL is set.
+if CONFIG.redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CONFIG.redis_urls[0],
+            "KEY_PREFIX": "arena",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 ARENA = CONFIG

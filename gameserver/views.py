@@ -1,13 +1,56 @@
-"""Process-level HTTP endpoints."""
+"""Process-level HTTP endpoints: health and Prometheus metrics."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+import hmac
+import ipaddress
 
-from lobby.http import api
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gameserver import metrics
+from gameserver.manager import get_manager
+from lobby.http import api, error_response
 
 
 @api("GET", "HEAD")
 def healthz(request: HttpRequest) -> HttpResponse:
     """200 while the process serves."""
     return JsonResponse({"status": "ok"})
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    """True for `Authorization: Bearer <METRICS_TOKEN>` or a peer in METRICS_ALLOWED_NETWORKS."""
+    config = settings.ARENA
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if config.metrics_token and scheme.lower() == "bearer":
+        return hmac.compare_digest(given.strip().encode(), config.metrics_token.encode())
+    try:
+        peer = ipaddress.ip_address(str(request.META.get("REMOTE_ADDR", "")))
+    except ValueError:
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped
+    return any(peer in network for network in config.metrics_networks)
+
+
+async def metrics_view(request: HttpRequest) -> HttpResponse:
+    """GET /metrics: Prometheus text format, for the token holder or allowed networks only.
+
+    Async so it runs on the server's event loop, where this process's rooms
+    live: the room-by-phase gauge is refreshed from them at scrape time.
+    """
+    if request.method not in {"GET", "HEAD"}:
+        response = error_response(405, "method_not_allowed", "use GET or HEAD")
+        response["Allow"] = "GET, HEAD"
+        return response
+    if not metrics_allowed(request):
+        return error_response(
+            403, "forbidden", "metrics need the bearer METRICS_TOKEN or an allowed network"
+        )
+    metrics.observe_engines(get_manager().engines.values())
+    multiproc = settings.ARENA.prometheus_multiproc_dir
+    body = generate_latest(metrics.registry(str(multiproc) if multiproc else None))
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

@@ -10,6 +10,15 @@ import pytest
 from tests.servers import LiveServer, RedisServer, http_json, migrate, server_env
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> Iterator[None]:
+    """API rate limits count in Django's cache: every test starts with a clean budget."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A real redis-server on a free loopback port for the whole session."""
