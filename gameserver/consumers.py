@@ -94,6 +94,8 @@ class GameConsumer(AsyncWebsocketConsumer):
             code = self.scope.get("auth_error", "unauthenticated")
             await self._refuse(CLOSE_UNAUTHENTICATED, code, "log in or pass ?token=")
             return
+        # Before any seat is claimed: a starting process resets stale room state.
+        await self.manager.start()
         user = self.scope["user"]
         self.user_id = int(user.pk)
         self.user_name = user.display_name or user.username

@@ -73,6 +73,7 @@ class RoomManager:
         self._ownerless: dict[str, int] = {}
         self._last_checkpoint = 0.0
         self._sockets = 0
+        self._starting: asyncio.Future[None] | None = None
         self._all_closed = asyncio.Event()
 
     @property
@@ -80,14 +81,19 @@ class RoomManager:
         return self.ownership.distributed
 
     async def start(self) -> None:
-        """Open this process's channel and start its loops (once)."""
-        if self.channel is not None:
-            return
+        """Open this process's channel and start its loops; every caller waits for it once."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
         self.channel = await self.layer.new_channel("hub.")
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._receive_loop(), name="hub-receiver"))
         if self.distributed:
             self._tasks.append(loop.create_task(self._lease_loop(), name="room-leases"))
+        else:
+            await self._reset_lobby()
         self._install_sigterm(loop)
 
     # Entering and leaving rooms -------------------------------------------------
@@ -478,6 +484,8 @@ class RoomManager:
                     logger.exception("room %s: hand-over to Redis failed", room)
                 await self._group_send(room, {"type": "room.owner_gone", "room": room,
                                               "origin": self.channel})
+        if not self.distributed:
+            await self._reset_lobby()
         for hub in list(self.hubs.values()):
             await hub.close_all(CLOSE_RESTART, protocol.error("restarting", "server restarting"))
         if self._sockets > 0:
@@ -487,6 +495,15 @@ class RoomManager:
             except TimeoutError:
                 logger.warning("%s sockets did not finish closing", self._sockets)
         logger.info("drained: rooms handed over, sockets closed with 1012")
+
+    async def _reset_lobby(self) -> None:
+        """One process and no engine running: the room list must not show old players."""
+        from lobby import rooms as lobby_rooms
+
+        try:
+            await lobby_rooms.areset_live_state()
+        except Exception:
+            logger.exception("could not reset the rooms' live state")
 
     async def shutdown(self) -> None:
         for engine in list(self.engines.values()):

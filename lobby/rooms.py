@@ -229,6 +229,23 @@ def close_room(name: str) -> None:
         _after_commit_changed(name)
 
 
+def reset_live_state() -> int:
+    """No engine runs anywhere (a single server process starts or stops).
+
+    Joined seats are let go and every open room goes back to `waiting`, so the
+    room list never shows players of a server that is gone; reservations made
+    by matchmaking and the rooms themselves are kept. Returns the seats freed.
+    """
+    with transaction.atomic():
+        freed, _ = Seat.objects.filter(joined=True, room__closed_at__isnull=True).delete()
+        Room.objects.filter(closed_at__isnull=True).exclude(phase="waiting").update(
+            phase="waiting"
+        )
+    if freed:
+        pusher.request()
+    return freed
+
+
 def create_room(
     user: User, name: str | None = None, max_players: int | None = None, private: bool = False
 ) -> Room:
@@ -457,6 +474,11 @@ async def aroom_changed(name: str, *, phase: str | None = None) -> None:
 async def aclose_room(name: str) -> None:
     pusher.bind()
     await database_sync_to_async(close_room)(name)
+
+
+async def areset_live_state() -> int:
+    pusher.bind()
+    return await database_sync_to_async(reset_live_state)()
 
 
 async def apublic_rooms() -> list[dict[str, Any]]:

@@ -270,3 +270,21 @@ async def test_closing_a_room_closes_its_sockets_with_4004() -> None:
     error = await client.error()
     assert error["code"] == "room_closed"
     assert await client.closed() == 4004
+
+
+async def test_a_restarted_single_process_lists_no_players_of_its_past() -> None:
+    from lobby import rooms as lobby_rooms
+    from lobby.models import Room
+
+    # What a server that died mid-match leaves behind: a joined seat, a phase.
+    user_id, _ = await new_guest("ghost")
+    await lobby_rooms.aopen_room("stale")
+    from lobby.models import User
+
+    await lobby_rooms.aclaim_seat("stale", await User.objects.aget(pk=user_id))
+    await Room.objects.filter(name="stale").aupdate(phase="playing")
+    client, _ = await joined("fresh")  # the first socket starts this process's manager
+    listed = {room["name"]: room for room in await lobby_rooms.apublic_rooms()}
+    assert listed["stale"]["players"] == 0 and listed["stale"]["phase"] == "waiting"
+    assert listed["fresh"]["players"] == 1
+    await client.disconnect()
