@@ -38,6 +38,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict engine/
 
+PROCESSES ?= 2
+run-cluster: migrate
+	$(PY) -m gameserver.cluster --processes $(PROCESSES) --host $(HOST) --port $(PORT)
+
 bench: migrate
 	$(PY) -m load_tests bench --out bench/results.json
 

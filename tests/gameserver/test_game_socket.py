@@ -182,7 +182,9 @@ async def test_reconnect_within_grace_resumes_the_same_player() -> None:
         previous = first.player(user_id)[:2]
         seq += 1
         await first.send_input(seq)
-        await first.until(lambda f: f["t"] == "snap" and first.state["acks"][user_id] >= seq)
+        await first.until(
+            lambda f, sent=seq: f["t"] == "snap" and first.state["acks"][user_id] >= sent
+        )
     moved_to = first.player(user_id)[:2]
     assert moved_to[1] > 0
     await first.disconnect()

@@ -1,0 +1,116 @@
+"""Run several server processes on Redis behind nginx, on one machine.
+
+    python -m gameserver.cluster --processes 2 --host 127.0.0.1 --port 8000
+
+Starts a private redis-server when REDIS_URL is unset, N daphne processes on
+ports PORT+1 … PORT+N sharing it, and nginx on HOST:PORT hashing each room's
+URL to one process (`render_nginx`). Without nginx on PATH the processes
+still work (any process serves any room); connect to their ports directly.
+Ctrl-C or SIGTERM stops everything; each daphne process hands its rooms over
+as it goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NGINX_TEMPLATE = Path(__file__).resolve().parent / "deploy" / "nginx.conf"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def render_nginx(prefix: Path, host: str, port: int, upstream_ports: list[int]) -> Path:
+    """Write an nginx config for these upstreams under `prefix`; return its path."""
+    for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (prefix / "tmp" / name).mkdir(parents=True, exist_ok=True)
+        # nginx workers may run as an unprivileged user.
+        (prefix / "tmp" / name).chmod(0o777)
+    servers = "\n".join(
+        f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in upstream_ports
+    )
+    text = NGINX_TEMPLATE.read_text()
+    for marker, value in (("@PREFIX@", str(prefix)), ("@HOST@", host), ("@PORT@", str(port)),
+                          ("@SERVERS@", servers)):
+        text = text.replace(marker, value)
+    path = prefix / "nginx.conf"
+    path.write_text(text)
+    return path
+
+
+def _wait_for_port(port: int, timeout: float) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port} after {timeout}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    if not 1 <= args.processes <= 64:
+        parser.error("--processes must be 1 to 64")
+
+    children: list[subprocess.Popen[bytes]] = []
+    workdir = Path(tempfile.mkdtemp(prefix="arena-cluster-"))
+    env = dict(os.environ)
+    try:
+        if not env.get("REDIS_URL"):
+            redis = shutil.which("redis-server")
+            if redis is None:
+                raise SystemExit("REDIS_URL is unset and redis-server is not installed")
+            redis_port = args.port + 100
+            children.append(subprocess.Popen(
+                [redis, "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "",
+                 "--appendonly", "no"], stdout=subprocess.DEVNULL))
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+            _wait_for_port(redis_port, 10)
+        ports = [args.port + i for i in range(1, args.processes + 1)]
+        for port in ports:
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                 "gameserver.asgi:application"], cwd=ROOT, env=env))
+        for port in ports:
+            _wait_for_port(port, 30)
+        nginx = shutil.which("nginx")
+        if nginx is not None:
+            config = render_nginx(workdir, args.host, args.port, ports)
+            children.append(subprocess.Popen([nginx, "-p", str(workdir), "-c", str(config)]))
+            print(f"arena cluster: http://{args.host}:{args.port}/ (nginx) → "
+                  f"{len(ports)} processes on ports {ports[0]}–{ports[-1]}", flush=True)
+        else:
+            print(f"arena cluster: nginx not found; processes on ports {ports}", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
