@@ -231,6 +231,6 @@ def chat(from_id: int, from_name: str, text: str, ts: str) -> bytes:
     return encode({"t": "chat", "from": {"id": from_id, "name": from_name}, "text": text, "ts": ts})
 
 
-def event(wire: dict[str, Any]) -> bytes:
-    """Encode an :meth:`engine.match.Event.to_wire` dict (``{"t": "event", "kind", ...}``)."""
-    return encode(wire)
+def events(tick: int, wires: list[dict[str, Any]]) -> bytes:
+    """``{"t": "events", "tick", "events": [...]}``: a tick's :meth:`Event.to_wire` dicts."""
+    return encode({"t": "events", "tick": tick, "events": wires})

@@ -259,8 +259,7 @@ class RoomEngine:
             "tick": self.match.tick,
             "delta": delta_bytes,
             "full": codec.encode(full) if self.need_full else None,
-            "events": protocol.encode({"t": "events", "tick": self.match.tick,
-                                       "events": [e.to_wire() for e in events]})
+            "events": protocol.events(self.match.tick, [e.to_wire() for e in events])
             if events else None,
         }
         self.need_full = False

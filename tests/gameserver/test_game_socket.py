@@ -290,3 +290,15 @@ async def test_a_restarted_single_process_lists_no_players_of_its_past() -> None
     assert listed["stale"]["players"] == 0 and listed["stale"]["phase"] == "waiting"
     assert listed["fresh"]["players"] == 1
     await client.disconnect()
+
+
+async def test_match_events_are_announced_before_the_snapshot() -> None:
+    a, _ = await joined("r19", "amy")
+    b, _ = await joined("r19", "bob")  # two players: the countdown starts
+    frame = await a.until(lambda f: f["t"] == "events")
+    phases = [e for e in frame["events"] if e["kind"] == "phase"]
+    assert phases and phases[0]["phase"] == "countdown" and phases[0]["tick"] == frame["tick"]
+    snap = await a.until(lambda f: f["t"] == "snap")
+    assert snap["tick"] == frame["tick"] and a.state["phase"] == "countdown"
+    await a.disconnect()
+    await b.disconnect()
