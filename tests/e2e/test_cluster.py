@@ -215,3 +215,32 @@ async def test_processes_recover_when_redis_restarts(
         await b.ws.close()
     finally:
         redis.stop()
+
+
+async def test_idle_lobby_socket_gets_chat_from_another_process_after_10_s(
+    cluster: Callable[..., list[LiveServer]],
+) -> None:
+    import json
+
+    from websockets.asyncio.client import connect
+
+    from tests.e2e.players import new_guest
+
+    p1, p2 = cluster(2)
+    _, token1 = new_guest(p1, "talker")
+    _, token2 = new_guest(p2, "idler")
+    async with connect(f"{p1.ws_url}/ws/lobby/?token={token1}") as talker, \
+            connect(f"{p2.ws_url}/ws/lobby/?token={token2}") as idler:
+        for ws in (talker, idler):  # hello, presence, rooms
+            for _ in range(3):
+                await asyncio.wait_for(ws.recv(), 5)
+        # Nothing for the idle socket for longer than redis-py's default 5 s timeout.
+        await asyncio.sleep(10.5)
+        await talker.send(json.dumps({"type": "chat.send", "text": "still there?"}))
+        deadline = time.monotonic() + 5
+        while True:
+            assert time.monotonic() < deadline, "chat did not reach the idle socket"
+            frame = json.loads(await asyncio.wait_for(idler.recv(), 5))
+            if frame["type"] == "chat.message":
+                assert frame["text"] == "still there?" and frame["user"]["name"] == "talker"
+                break
