@@ -353,6 +353,13 @@ class RoomManager:
         else:
             await self._to_owner(room, {"type": "room.expel", "room": room, "user_id": user_id})
 
+    def force_phase(self, room: str, action: str) -> None:
+        """Staff: start (`start`) or end (`end`) the match of a room owned here now."""
+        engine = self.engines.get(room)
+        if engine is None:
+            raise KeyError(f"room {room} does not run in this process")
+        engine.force_phase(action)
+
     async def announce(self, text: str, room: str | None = None) -> None:
         """A `notice` frame to every socket of one room, or of every room here."""
         frame = protocol.encode({"t": "notice", "text": text})

@@ -99,6 +99,8 @@ class RoomEngine:
         self._every = max(1, settings.tick_rate // settings.snapshot_rate)
         self._playing_since_tick: int | None = None
         self._tick_costs: deque[float] = deque(maxlen=600)
+        self._unsent_events: list[Event] = []
+        self._forced_events: list[Event] = []
 
     # Lifecycle ----------------------------------------------------------------
 
@@ -176,6 +178,19 @@ class RoomEngine:
             seat.connected = 0
             seat.grace_until = time.monotonic()
 
+    def force_phase(self, action: str) -> None:
+        """Staff: start the match now (`start`) or end it now (`end`), from the next tick.
+
+        Raises the engine's `wrong_phase` error when the phase does not allow it.
+        """
+        self._require_running()
+        if action == "start":
+            self._forced_events.extend(self.match.start_now())
+        elif action == "end":
+            self._forced_events.extend(self.match.end_now())
+        else:
+            raise ValueError(f"unknown action {action!r}")
+
     def stats(self) -> dict[str, Any]:
         """What the staff monitor shows of this room."""
         ordered = sorted(self._tick_costs)
@@ -244,7 +259,10 @@ class RoomEngine:
     def _tick(self) -> tuple[dict[str, Any] | None, list[Event]]:
         """One fixed step; a snapshot message every `_every` ticks."""
         self._expire_graces()
-        events = self.match.step()
+        events = [*self._forced_events, *self.match.step()]
+        self._forced_events.clear()
+        # Events of ticks without a snapshot ride with the next one.
+        self._unsent_events.extend(events)
         if self.match.tick % self._every and not self.need_full:
             return None, events
         full = self.match.snapshot()
@@ -259,10 +277,11 @@ class RoomEngine:
             "tick": self.match.tick,
             "delta": delta_bytes,
             "full": codec.encode(full) if self.need_full else None,
-            "events": protocol.events(self.match.tick, [e.to_wire() for e in events])
-            if events else None,
+            "events": protocol.events(self.match.tick, [e.to_wire() for e in self._unsent_events])
+            if self._unsent_events else None,
         }
         self.need_full = False
+        self._unsent_events = []
         return message, events
 
     def _expire_graces(self) -> None:

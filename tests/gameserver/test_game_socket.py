@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgpack
@@ -302,3 +303,69 @@ async def test_match_events_are_announced_before_the_snapshot() -> None:
     assert snap["tick"] == frame["tick"] and a.state["phase"] == "countdown"
     await a.disconnect()
     await b.disconnect()
+
+
+async def test_match_results_are_persisted_and_players_notified() -> None:
+    from gameserver.manager import get_manager
+    from lobby.models import MatchResult, Notification
+
+    a, a_id = await joined("r20", "amy")
+    b, b_id = await joined("r20", "bob")
+    manager = get_manager()
+    manager.force_phase("r20", "start")
+    await a.until(lambda f: f["t"] == "snap" and a.state["phase"] == "playing")
+    manager.force_phase("r20", "end")
+    ended = await a.until(
+        lambda f: f["t"] == "events" and any(e["kind"] == "match_end" for e in f["events"])
+    )
+    results = next(e for e in ended["events"] if e["kind"] == "match_end")["results"]
+    assert {row["player_id"] for row in results} == {a_id, b_id}
+    # Persisted by a background task, off the tick: wait for the notifications.
+    for _ in range(100):
+        if await Notification.objects.filter(kind="match_result").acount() == 2:
+            break
+        await asyncio.sleep(0.05)
+    match = await MatchResult.objects.filter(room="r20").afirst()
+    assert match is not None
+    assert await Notification.objects.filter(kind="match_result", user_id=a_id).aexists()
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_a_failing_tick_closes_only_its_room(caplog: pytest.LogCaptureFixture) -> None:
+    from gameserver.manager import get_manager
+
+    doomed, _ = await joined("r21", "doomed")
+    healthy, _ = await joined("r22", "fine")
+    await doomed.until(lambda f: f["t"] == "snap")
+    engine = get_manager().engines["r21"]
+
+    def boom() -> list[Any]:
+        raise RuntimeError("rule bug")
+
+    engine.match.step = boom  # type: ignore[method-assign]
+    error = await doomed.error()
+    assert error["code"] == "room_failed"
+    assert await doomed.closed() == 1011
+    assert any("r21" in r.getMessage() and "tick" in r.getMessage() for r in caplog.records)
+    before = healthy.snapshots
+    await healthy.until(lambda f: f["t"] == "snap" and healthy.snapshots >= before + 5)
+    assert "r21" not in get_manager().engines
+    await healthy.disconnect()
+
+
+async def test_a_room_without_players_is_disposed(arena: Any) -> None:
+    from gameserver.manager import get_manager
+    from lobby.models import Room
+
+    arena(room_idle_seconds=0.2, reconnect_grace_seconds=0.1)
+    client, _ = await joined("r23")
+    await client.until(lambda f: f["t"] == "snap")
+    await client.disconnect()
+    for _ in range(100):
+        if "r23" not in get_manager().engines:
+            break
+        await asyncio.sleep(0.05)
+    assert "r23" not in get_manager().engines
+    room = await Room.objects.aget(name="r23")
+    assert room.closed_at is not None
