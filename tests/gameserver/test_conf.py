@@ -86,3 +86,10 @@ def test_bad_environment_stops_start_up(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "TICK_RATE='twenty'" in result.stderr
+
+
+def test_every_setting_is_documented_for_operators() -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    missing = [name.upper() for name in conf.ServerConfig.model_fields
+               if name.upper() not in operations]
+    assert not missing, f"docs/operations.md does not list {missing}"
