@@ -11,17 +11,12 @@ and the other players never wait for it.
 
 from __future__ import annotations
 
-import array
-import fcntl
-import functools
 import logging
-import termios
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+
+from lobby.transport import Send, pending_bytes_probe, raw_send
 
 logger = logging.getLogger(__name__)
-
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_FORBIDDEN = 4003
@@ -33,65 +28,6 @@ CLOSE_KICKED = 4011
 CLOSE_TOO_BIG = 1009
 CLOSE_RESTART = 1012
 CLOSE_TRY_LATER = 1013
-
-
-def raw_send(send: Send) -> Send:
-    """The ASGI server's own `send`, below Channels' session wrapper.
-
-    The session wrapper only acts on HTTP responses; skipping it on the
-    per-tick path saves a coroutine frame and two attribute reads per write.
-    """
-    while True:
-        owner = getattr(send, "__self__", None)
-        inner = getattr(owner, "real_send", None)
-        if inner is None:
-            return send
-        send = inner
-
-
-KERNEL_CHECK_EVERY = 8
-"""Read the kernel's send queue (a syscall) on every 8th write only."""
-
-
-def kernel_send_queue(fd: int) -> int:
-    """Bytes in a TCP socket's kernel send queue (unsent and unacknowledged)."""
-    buf = array.array("i", [0])
-    fcntl.ioctl(fd, termios.TIOCOUTQ, buf)
-    return int(buf[0])
-
-
-def pending_bytes_probe(send: Send) -> Callable[[], int] | None:
-    """A function giving the bytes queued for this socket and not yet read, if knowable.
-
-    Daphne passes `functools.partial(server.handle_reply, protocol)`; the
-    protocol's Twisted transport keeps unwritten data in `dataBuffer` (from
-    `offset`) and `_tempDataBuffer` (`_tempDataLen` bytes). Twisted's buffer
-    only grows once the kernel's send queue is full, which on loopback can
-    hold megabytes, so the kernel's queue is counted too.
-    """
-    if not isinstance(send, functools.partial) or not send.args:
-        return None
-    transport = getattr(send.args[0], "transport", None)
-    if transport is None or not all(
-        hasattr(transport, name) for name in ("dataBuffer", "offset", "_tempDataLen")
-    ):
-        return None
-    sock = getattr(transport, "socket", None)
-    fd = sock.fileno() if sock is not None else -1
-    calls = 0
-    kernel = 0
-
-    def pending() -> int:
-        nonlocal calls, kernel
-        calls += 1
-        if fd >= 0 and calls % KERNEL_CHECK_EVERY == 0:
-            try:
-                kernel = kernel_send_queue(fd)
-            except OSError:
-                kernel = 0
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen + kernel
-
-    return pending
 
 
 class Connection:

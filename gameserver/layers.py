@@ -32,12 +32,13 @@ from channels.layers import BaseChannelLayer
 
 
 class _Channel:
-    __slots__ = ("last_receive", "messages", "waiter")
+    __slots__ = ("capacity", "last_receive", "messages", "waiter")
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, capacity: int) -> None:
         self.messages: deque[dict[str, Any]] = deque()
         self.waiter: asyncio.Future[None] | None = None
         self.last_receive = now
+        self.capacity = capacity
 
 
 class LocalChannelLayer(BaseChannelLayer):  # type: ignore[misc]
@@ -48,7 +49,9 @@ class LocalChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     def __init__(
         self, expiry: int = 60, capacity: int = 256, channel_capacity: Any = None, **kwargs: Any
     ) -> None:
-        super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
+        super().__init__(expiry=expiry, capacity=capacity)
+        # BaseChannelLayer keeps the raw dict; get_capacity wants it compiled.
+        self.channel_capacity = self.compile_capacities(channel_capacity or {})
         self._channels: dict[str, _Channel] = {}
         self._groups: dict[str, set[str]] = {}
         self._memberships: dict[str, set[str]] = {}
@@ -68,7 +71,7 @@ class LocalChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         now = time.monotonic()
         entry = self._channels.get(channel)
         if entry is None:
-            entry = self._channels[channel] = _Channel(now)
+            entry = self._channels[channel] = self._new(channel, now)
         entry.last_receive = now
         while not entry.messages:
             if entry.waiter is not None and not entry.waiter.done():
@@ -86,7 +89,7 @@ class LocalChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def new_channel(self, prefix: str = "specific") -> str:
         suffix = "".join(random.choices(string.ascii_letters, k=12))
         name = f"{prefix}.local!{suffix}"
-        self._channels[name] = _Channel(time.monotonic())
+        self._channels[name] = self._new(name, time.monotonic())
         return name
 
     async def group_add(self, group: str, channel: str) -> None:
@@ -94,7 +97,8 @@ class LocalChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         assert self.require_valid_channel_name(channel)
         self._groups.setdefault(group, set()).add(channel)
         self._memberships.setdefault(channel, set()).add(group)
-        self._channels.setdefault(channel, _Channel(time.monotonic()))
+        if channel not in self._channels:
+            self._channels[channel] = self._new(channel, time.monotonic())
 
     async def group_discard(self, group: str, channel: str) -> None:
         members = self._groups.get(group)
@@ -132,13 +136,17 @@ class LocalChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         assert self.require_valid_channel_name(channel)
         entry = self._channels.get(channel)
         if entry is None:
-            entry = self._channels[channel] = _Channel(time.monotonic())
-        if len(entry.messages) >= self.get_capacity(channel):
+            entry = self._channels[channel] = self._new(channel, time.monotonic())
+        if len(entry.messages) >= entry.capacity:
             return False
         entry.messages.append(message)
         if entry.waiter is not None and not entry.waiter.done():
             entry.waiter.set_result(None)
         return True
+
+    def _new(self, channel: str, now: float) -> _Channel:
+        # The capacity is looked up once per channel, not per message.
+        return _Channel(now, self.get_capacity(channel))
 
     def _maybe_sweep(self) -> None:
         now = time.monotonic()

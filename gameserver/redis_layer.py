@@ -56,13 +56,18 @@ class _BoundedShard(RedisSingleShardConnection):  # type: ignore[misc]
 
 
 class _BoundedLoopLayer(RedisPubSubLoopLayer):  # type: ignore[misc]
-    def __init__(self, *args: Any, capacity: int = 4096, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, capacity: int = 4096, hub_capacity: int = 65536, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.capacity = capacity
+        self.hub_capacity = hub_capacity
         self._shards = [_BoundedShard(host, self) for host in decode_hosts(kwargs.get("hosts"))]
 
     async def _subscribe_to_channel(self, channel: str) -> None:
-        self.channels[channel] = asyncio.Queue(maxsize=self.capacity)
+        # A process's hub channels carry every room's or the whole lobby's traffic.
+        deep = "hub." in channel
+        self.channels[channel] = asyncio.Queue(maxsize=self.hub_capacity if deep else self.capacity)
         await self._get_shard(channel).subscribe(channel)
 
 

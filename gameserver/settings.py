@@ -105,7 +105,14 @@ if CONFIG.redis_url:
 
     CHANNEL_LAYERS = {"default": layer_settings(CONFIG.redis_urls)}
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "gameserver.layers.LocalChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "gameserver.layers.LocalChannelLayer",
+            # A process's hub channels carry every room's or the whole lobby's
+            # traffic: they get deep queues; per-socket channels stay small.
+            "CONFIG": {"capacity": 256, "channel_capacity": {"*hub.*": 65536}},
+        }
+    }
 
 # Structured logs (gameserver/logs.py): every record gets room/user/tick keys
 # and has secrets redacted; daphne's access log is routed through `logging`.

@@ -10,27 +10,13 @@ protocol instead; under other servers it passes the message through.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
+
+from lobby.transport import daphne_protocol
 
 
 def _autobahn_allows(code: int) -> bool:
     return code == 1000 or 3000 <= code <= 4999
-
-
-def daphne_protocol(send: Any) -> Any:
-    """The daphne WebSocket protocol behind an ASGI `send`, or None."""
-    while True:
-        owner = getattr(send, "__self__", None)
-        inner = getattr(owner, "real_send", None)
-        if inner is None:
-            break
-        send = inner
-    if isinstance(send, functools.partial) and send.args:
-        protocol = send.args[0]
-        if hasattr(protocol, "sendCloseFrame"):
-            return protocol
-    return None
 
 
 class _CloseCodeSend:

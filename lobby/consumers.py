@@ -1,6 +1,7 @@
 """The lobby socket `/ws/lobby/`: JSON text frames (docs/protocol.md, "Lobby socket").
 
-On connect an authenticated user joins the `lobby` group and their own
+On connect an authenticated user's socket joins this process's lobby hub
+(the `lobby` group's one member here, lobby/fanout.py) and their own
 `user.<id>` group (so every open tab gets their notifications), registers
 presence, and receives the current `presence` and `rooms` frames.
 Unauthenticated sockets are accepted, sent an `error`, then closed 4001.
@@ -25,6 +26,7 @@ from django.conf import settings
 
 from lobby import chat, presence, push, rooms
 from lobby.auth import CLOSE_UNAUTHENTICATED, is_authenticated
+from lobby.fanout import LobbySocket, encode, lobby_hub
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class LobbyConsumer(AsyncWebsocketConsumer):
     user_id: int | None = None
     heartbeat: asyncio.Task[None] | None = None
     groups_joined: tuple[str, ...] = ()
+    hub_socket: LobbySocket | None = None
     closing = False
 
     async def connect(self) -> None:
@@ -75,9 +78,12 @@ class LobbyConsumer(AsyncWebsocketConsumer):
         # Presence first, so the change is pushed to the others (not to this
         # socket, which is sent the current count itself just below).
         await presence.aenter(self.channel_name, self.user_id)
-        self.groups_joined = (push.LOBBY_GROUP, push.user_group(self.user_id))
+        # Lobby-wide frames arrive through this process's lobby hub; only the
+        # user's own group (notifications) is joined per socket.
+        self.groups_joined = (push.user_group(self.user_id),)
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        self.hub_socket = await lobby_hub().add(self.base_send)
         self.heartbeat = asyncio.create_task(self._heartbeat())
         self.heartbeat.add_done_callback(self._heartbeat_done)
         await self.send_frame({"type": "hello", "user": user.public})
@@ -85,6 +91,9 @@ class LobbyConsumer(AsyncWebsocketConsumer):
         await self.send_frame({"type": "rooms", "rooms": await rooms.apublic_rooms()})
 
     async def disconnect(self, code: int) -> None:
+        if self.hub_socket is not None:
+            lobby_hub().remove(self.hub_socket)
+            self.hub_socket = None
         if self.heartbeat is not None:
             self.heartbeat.cancel()
             self.heartbeat = None
@@ -161,7 +170,7 @@ class LobbyConsumer(AsyncWebsocketConsumer):
     # Output ---------------------------------------------------------------------------
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+        await self.send(text_data=encode(frame))
 
     async def error(self, code: str, message: str) -> None:
         await self.send_frame({"type": "error", "code": code, "message": message})

@@ -91,3 +91,13 @@ async def test_flush_empties_everything() -> None:
     await layer.send(channel, {"type": "m"})
     await layer.flush()
     assert not layer._channels and not layer._groups
+
+
+async def test_hub_channels_get_their_own_capacity() -> None:
+    layer = LocalChannelLayer(capacity=2, channel_capacity={"*hub.*": 1000})
+    hub, socket = await layer.new_channel("hub."), await layer.new_channel()
+    for i in range(500):
+        await layer.send(hub, {"type": "m", "i": i})
+    with pytest.raises(ChannelFull):
+        for _ in range(3):
+            await layer.send(socket, {"type": "m"})
