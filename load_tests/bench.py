@@ -1,0 +1,469 @@
+"""``make bench``: the same workload against each server, one after the other.
+
+Runs (each recorded even when it fails; a failure never stops the bench):
+
+* ``reference``: :mod:`load_tests.reference_server` (the yardstick);
+* ``project``: one daphne process, embedded (in-process) fan-out;
+* ``textbook``: the same with ``ARENA_FANOUT=textbook`` (one channel-layer
+  message per player per tick, the pattern the project replaces);
+* ``redis``: two daphne processes on ``REDIS_URL`` (given, or a private
+  ``redis-server`` on a free loopback port), bots alternating between them;
+* ``engine``: ``python -m load_tests.engine_bench --json <file>``;
+* ``lobby``: the lobby chat burst of :mod:`load_tests.lobby_burst`.
+
+Bots run in a separate process (``python -m load_tests run``) and report; the
+server's CPU seconds over the measurement window come from ``/proc/<pid>``
+(``--server-pid``). Results go to ``bench/results.json`` and the generated
+tables of ``docs/benchmarks.md`` (between ``<!-- bench:*:start -->`` and
+``<!-- bench:*:end -->`` markers) are rewritten from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from load_tests.http import request
+
+ROOT = Path(__file__).resolve().parent.parent
+GAME_RUNS = ("reference", "project", "textbook", "redis")
+ALL_RUNS = (*GAME_RUNS, "engine", "lobby")
+SECRET = "bench-secret-key-0123456789abcdef0123456789"
+
+
+@dataclass(frozen=True)
+class Workload:
+    rooms: int
+    players_per_room: int
+    duration: float
+    lobby_clients: int
+    lobby_messages: int
+
+    @property
+    def ccu(self) -> int:
+        return self.rooms * self.players_per_room
+
+
+FULL = Workload(rooms=50, players_per_room=20, duration=30.0, lobby_clients=200,
+                lobby_messages=2000)
+QUICK = Workload(rooms=5, players_per_room=10, duration=5.0, lobby_clients=20,
+                 lobby_messages=100)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    commit = None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=10)
+        if out.returncode == 0:
+            commit = out.stdout.strip()
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git_commit": commit,
+    }
+
+
+# -- server processes ---------------------------------------------------------------
+
+
+class Proc:
+    """A child process we started; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
+        self._log = open(log, "wb")  # closed in stop()
+        self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self._log.close()
+
+    def tail(self, n: int = 1500) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-n:]
+        return ""
+
+
+def wait_healthy(url: str, proc: Proc, timeout: float = 60.0) -> None:
+    """Poll ``GET /healthz`` until 200 (the process is not ours to await)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.popen.returncode}: {proc.tail()}")
+        try:
+            resp = asyncio.run(request("GET", url + "/healthz", timeout=2.0))
+            if resp.status == 200:
+                return
+        except (OSError, TimeoutError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not healthy after {timeout}s: {proc.tail()}")
+
+
+def project_env(db: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "gameserver.settings",
+        "DATABASE_URL": f"sqlite:///{db}",
+        "SECRET_KEY": SECRET,
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+        # The bench measures fan-out, not the abuse limits: lift them.
+        "GUEST_RATE_PER_MINUTE": "100000",
+        "MATCHMAKE_RATE_PER_MINUTE": "100000",
+        "CHAT_RATE_COUNT": "1000",
+        "LOBBY_FRAMES_PER_SECOND": "1000",
+        "LOBBY_FRAME_BURST": "100000",
+    })
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def servers(kind: str, tmp: Path, redis_url: str | None = None) -> Iterator[tuple[list[str],
+                                                                                  list[Proc]]]:
+    """Start the servers of one run; yield (base URLs, processes); stop them after."""
+    procs: list[Proc] = []
+    try:
+        if kind == "reference":
+            port = free_port()
+            procs.append(Proc([sys.executable, "-m", "load_tests.reference_server",
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              dict(os.environ), tmp / "reference.log"))
+            urls = [f"http://127.0.0.1:{port}"]
+        else:
+            db = tmp / f"{kind}.sqlite3"
+            extra: dict[str, str] = {}
+            if kind == "textbook":
+                extra["ARENA_FANOUT"] = "textbook"
+            if redis_url:
+                extra["REDIS_URL"] = redis_url
+            env = project_env(db, **extra)
+            mig = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+            if mig.returncode != 0:
+                raise RuntimeError(f"manage.py migrate failed: {mig.stderr[-1500:]}")
+            urls = []
+            for i in range(2 if kind == "redis" else 1):
+                port = free_port()
+                procs.append(Proc([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p",
+                                   str(port), "gameserver.asgi:application"], env,
+                                  tmp / f"{kind}-{i}.log"))
+                urls.append(f"http://127.0.0.1:{port}")
+        for u, p in zip(urls, procs, strict=True):
+            wait_healthy(u, p)
+        yield urls, procs
+    finally:
+        for p in procs:
+            p.stop()
+
+
+@contextlib.contextmanager
+def redis_for_bench(tmp: Path) -> Iterator[str | None]:
+    """``REDIS_URL`` if set, else a private redis-server on a free port, else None."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    port = free_port()
+    proc = Proc([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                 "--appendonly", "no"], dict(os.environ), tmp / "redis.log")
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+                break
+            time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.stop()
+
+
+# -- runs -----------------------------------------------------------------------------
+
+
+def run_bots(name: str, urls: list[str], pids: list[int], wl: Workload, tmp: Path,
+             no_auth: bool) -> dict[str, Any]:
+    """``python -m load_tests run`` in a separate process; returns its JSON report."""
+    out = tmp / f"{name}.json"
+    args = [sys.executable, "-m", "load_tests", "run", "--rooms", str(wl.rooms),
+            "--players-per-room", str(wl.players_per_room), "--duration", str(wl.duration),
+            "--room-prefix", name, "--quiet", "--json", str(out), "--chatty", "0.05"]
+    for u in urls:
+        args += ["--url", u]
+    for p in pids:
+        args += ["--server-pid", str(p)]
+    if no_auth:
+        args.append("--no-auth")
+    timeout = 20 + wl.ccu / 25 + wl.duration + 120
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"bots exited {done.returncode}: {done.stderr[-1500:]}")
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report
+
+
+def game_run(name: str, wl: Workload, tmp: Path, redis_url: str | None) -> dict[str, Any]:
+    started = time.monotonic()
+    rec: dict[str, Any] = {"name": name, "ok": False, "error": None, "report": None}
+    try:
+        if name == "redis" and not redis_url:
+            rec["error"] = "skipped: no REDIS_URL and no redis-server on PATH"
+            return rec
+        with servers(name, tmp, redis_url if name == "redis" else None) as (urls, procs):
+            rec["report"] = run_bots(name, urls, [p.pid for p in procs], wl, tmp,
+                                     no_auth=name == "reference")
+            rec["ok"] = True
+    except Exception as exc:  # a failed run is recorded, never fatal
+        rec["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+    finally:
+        rec["elapsed_s"] = round(time.monotonic() - started, 1)
+    return rec
+
+
+def engine_run(tmp: Path) -> dict[str, Any]:
+    import importlib.util
+
+    if importlib.util.find_spec("load_tests.engine_bench") is None:
+        return {"ok": False, "error": "skipped: load_tests/engine_bench.py is missing"}
+    out = tmp / "engine.json"
+    try:
+        done = subprocess.run([sys.executable, "-m", "load_tests.engine_bench", "--json",
+                               str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            return {"ok": False, "error": done.stderr[-1500:]}
+        data = json.loads(out.read_text()) if out.exists() else json.loads(done.stdout)
+        return {"ok": True, "error": None, "report": data}
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+
+
+def lobby_run(wl: Workload, tmp: Path) -> dict[str, Any]:
+    from load_tests.lobby_burst import lobby_burst
+
+    try:
+        with servers("project", tmp) as (urls, _):
+            rep = asyncio.run(lobby_burst(urls[0], wl.lobby_clients, wl.lobby_messages))
+        return {"ok": True, "error": None, "report": rep}
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+
+
+# -- tables ---------------------------------------------------------------------------
+
+
+def cpu_us_per_snapshot(report: dict[str, Any] | None) -> float | None:
+    """Server CPU µs per delivered snapshot (``/proc`` CPU if known, else /metrics CPU)."""
+    if not report or not report.get("server") or not report.get("snaps_received"):
+        return None
+    srv = report["server"]
+    cpu = srv.get("proc_cpu_s")
+    if cpu is None:
+        cpu = srv.get("cpu_s")
+    if cpu is None:
+        return None
+    return float(cpu) * 1e6 / float(report["snaps_received"])
+
+
+def _f(v: Any, digits: int = 1, suffix: str = "") -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}{suffix}"
+    return f"{v}{suffix}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def render_tables(results: dict[str, Any]) -> dict[str, str]:
+    """Markdown for each marker block: ``game``, ``engine``, ``lobby``."""
+    runs: dict[str, Any] = results.get("runs", {})
+    wl = results.get("workload", {})
+    m = results.get("machine", {})
+    ref = (runs.get("reference") or {}).get("report")
+    lines = [
+        f"Generated by `make bench` on {m.get('date')} — {m.get('cpu_model')}, "
+        f"{m.get('cores')} cores, Python {m.get('python')}, commit "
+        f"`{(m.get('git_commit') or 'uncommitted')[:12]}`. Workload: {wl.get('rooms')} rooms × "
+        f"{wl.get('players_per_room')} players at 20 Hz for {wl.get('duration')} s"
+        f"{' (quick)' if results.get('quick') else ''}.",
+        "",
+        "Headline, relative to the reference server (1.00× = as good as raw `websockets`):",
+        "",
+        "| run | delivery vs ref | p99 ack latency vs ref | server CPU per delivered snapshot "
+        "vs ref |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name in GAME_RUNS:
+        rec = runs.get(name)
+        if rec is None:
+            continue
+        rep = rec.get("report")
+        if not rec.get("ok") or not rep:
+            lines.append(f"| {name} | failed | – | – |")
+            continue
+        lines.append(
+            f"| {name} | {_ratio(rep.get('delivery_ratio'), (ref or {}).get('delivery_ratio'))} "
+            f"| {_ratio(rep['ack_latency_ms'].get('p99'), (ref or {}).get('ack_latency_ms', {}).get('p99'))} "  # noqa: E501
+            f"| {_ratio(cpu_us_per_snapshot(rep), cpu_us_per_snapshot(ref))} |")
+    lines += [
+        "",
+        "| run | CCU | delivered | ack p50 / p99 ms | rtt p99 ms | snapshot gap p99 / max ms "
+        "| B/snapshot | server CPU s | CPU µs/snapshot | tick p99 ms | bot CPU s | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in GAME_RUNS:
+        rec = runs.get(name)
+        if rec is None:
+            continue
+        rep = rec.get("report")
+        if not rec.get("ok") or not rep:
+            err = str(rec.get("error") or "failed").splitlines()[0][:120].replace("|", "/")
+            lines.append(f"| {name} | failed: {err} |" + " |" * 11)
+            continue
+        srv = rep.get("server") or {}
+        cpu = srv.get("proc_cpu_s", srv.get("cpu_s"))
+        tick = (srv.get("tick_ms") or {}).get("p99")
+        errs = ", ".join(f"{k}: {v}" for k, v in (rep.get("errors") or {}).items()) or "none"
+        lines.append(
+            f"| {name} | {rep['ccu']} | {_f(100 * (rep['delivery_ratio'] or 0.0))} % "
+            f"| {_f(rep['ack_latency_ms']['p50'])} / {_f(rep['ack_latency_ms']['p99'])} "
+            f"| {_f(rep['rtt_ms']['p99'])} "
+            f"| {_f(rep['snap_interval_ms']['p99'])} / {_f(rep['snap_interval_ms']['max'])} "
+            f"| {_f(rep['bytes_per_snapshot'])} | {_f(cpu, 2)} "
+            f"| {_f(cpu_us_per_snapshot(rep))} | {_f(tick, 2)} | {_f(rep['bot_cpu_s'], 2)} "
+            f"| {errs[:160]} |")
+    eng = results.get("engine") or {}
+    if eng.get("ok"):
+        erep = eng.get("report") or {}
+        flat = {k: v for k, v in erep.items() if not isinstance(v, dict | list)}
+        engine_md = "| figure | value |\n| --- | --- |\n" + "\n".join(
+            f"| {k} | {_f(v, 3)} |" for k, v in flat.items())
+    else:
+        engine_md = f"Not measured: {eng.get('error') or 'not run'}."
+    lob = results.get("lobby") or {}
+    if lob.get("ok"):
+        r = lob["report"]
+        lobby_md = (
+            "| clients | messages | expected deliveries | delivered | lost | latency p50 / p99 / "
+            "max ms | burst sent in s | all delivered in s | stored | errors |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+            f"| {r['clients']} | {r['messages']} | {r['expected_deliveries']} | {r['delivered']} "
+            f"| {r['lost']} | {_f(r['latency_ms']['p50'])} / {_f(r['latency_ms']['p99'])} / "
+            f"{_f(r['latency_ms']['max'])} | {_f(r['send_s'], 2)} | {_f(r['deliver_s'], 2)} "
+            f"| {r['stored']} / {r['messages']} | "
+            f"{', '.join(f'{k}: {v}' for k, v in r['errors'].items()) or 'none'} |")
+    else:
+        lobby_md = f"Not measured: {lob.get('error') or 'not run'}."
+    return {"game": "\n".join(lines), "engine": engine_md, "lobby": lobby_md}
+
+
+def update_docs(doc: Path, blocks: dict[str, str]) -> None:
+    """Replace each ``<!-- bench:<name>:start -->…<!-- bench:<name>:end -->`` block."""
+    if not doc.exists():
+        return
+    text = doc.read_text()
+    for name, body in blocks.items():
+        start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+        pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+        if pattern.search(text):
+            text = pattern.sub(lambda _m, s=start, e=end, b=body: f"{s}\n{b}\n{e}", text)
+    doc.write_text(text)
+
+
+def main_bench(a: argparse.Namespace) -> int:
+    """Run the bench; write ``a.out`` and regenerate ``a.docs``. Returns 0."""
+    wl = QUICK if a.quick else FULL
+    selected = [r for r in ALL_RUNS if not a.only or r in a.only]
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "quick": bool(a.quick),
+        "workload": {"rooms": wl.rooms, "players_per_room": wl.players_per_room,
+                     "duration": wl.duration, "tick_rate": 20,
+                     "lobby_clients": wl.lobby_clients, "lobby_messages": wl.lobby_messages},
+        "runs": {},
+        "engine": None,
+        "lobby": None,
+    }
+
+    def say(msg: str) -> None:
+        if not a.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        with redis_for_bench(tmp) as redis_url:
+            for name in GAME_RUNS:
+                if name not in selected:
+                    continue
+                say(f"bench: {name} ({wl.ccu} bots, {wl.duration:.0f} s)…")
+                rec = game_run(name, wl, tmp, redis_url)
+                results["runs"][name] = rec
+                rep = rec.get("report") or {}
+                say(f"bench: {name}: " + (f"delivery {rep.get('delivery_ratio')}, ack p99 "
+                                          f"{(rep.get('ack_latency_ms') or {}).get('p99')} ms"
+                                          if rec["ok"] else f"FAILED {rec['error'][:300]}"))
+        if "engine" in selected:
+            say("bench: engine…")
+            results["engine"] = engine_run(tmp)
+        if "lobby" in selected:
+            say(f"bench: lobby chat burst ({wl.lobby_clients} clients, "
+                f"{wl.lobby_messages} messages)…")
+            results["lobby"] = lobby_run(wl, tmp)
+            say(f"bench: lobby: {results['lobby'].get('report') or results['lobby']['error']}")
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(results, indent=2) + "\n")
+    update_docs(a.docs, render_tables(results))
+    say(f"bench: wrote {a.out} and {a.docs}")
+    return 0

@@ -1,0 +1,52 @@
+"""The bench's generated tables: failed runs are shown, docs blocks are replaced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from load_tests.bench import cpu_us_per_snapshot, render_tables, update_docs
+
+
+def _report(delivery: float, p99: float, cpu: float, received: int) -> dict[str, object]:
+    return {
+        "ccu": 10, "rooms": 1, "duration_s": 5.0, "connect_s": 0.1, "connect_failures": 0,
+        "snaps_expected": 1000.0, "snaps_received": received, "delivery_ratio": delivery,
+        "ack_latency_ms": {"p50": 25.0, "p95": 40.0, "p99": p99},
+        "rtt_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0},
+        "snap_interval_ms": {"p50": 50.0, "p99": 60.0, "max": 70.0},
+        "bytes_per_snapshot": 100.0, "errors": {}, "bot_cpu_s": 0.5,
+        "server": {"urls": [], "metrics": True, "tick_ms": {"p50": 0.1, "p99": 0.2, "count": 9},
+                   "cpu_s": None, "proc_cpu_s": cpu},
+    }
+
+
+def test_ratios_against_reference_and_failed_runs() -> None:
+    results = {
+        "machine": {"date": "d", "cpu_model": "cpu", "cores": 2, "python": "3.11",
+                    "git_commit": None},
+        "workload": {"rooms": 1, "players_per_room": 10, "duration": 5.0},
+        "runs": {
+            "reference": {"ok": True, "report": _report(1.0, 50.0, 1.0, 1000)},
+            "project": {"ok": True, "report": _report(0.5, 100.0, 1.0, 500)},
+            "textbook": {"ok": False, "error": "RuntimeError: server exited\ntrace",
+                         "report": None},
+        },
+        "engine": {"ok": False, "error": "skipped: missing"},
+        "lobby": None,
+    }
+    blocks = render_tables(results)
+    game = blocks["game"]
+    assert "| project | 0.50× | 2.00× | 2.00× |" in game
+    assert "| textbook | failed | – | – |" in game
+    assert "failed: RuntimeError: server exited |" in game
+    assert "skipped: missing" in blocks["engine"]
+    assert "not run" in blocks["lobby"]
+    assert cpu_us_per_snapshot(results["runs"]["reference"]["report"]) == 1000.0
+
+
+def test_update_docs_replaces_only_marked_blocks(tmp_path: Path) -> None:
+    doc = tmp_path / "b.md"
+    doc.write_text("# T\nkeep\n<!-- bench:game:start -->\nold\n<!-- bench:game:end -->\ntail\n")
+    update_docs(doc, {"game": "new table", "lobby": "absent block"})
+    assert doc.read_text() == (
+        "# T\nkeep\n<!-- bench:game:start -->\nnew table\n<!-- bench:game:end -->\ntail\n")
