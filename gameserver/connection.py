@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from lobby.transport import Send, pending_bytes_probe, raw_send
+from lobby.transport import Send, frame_writer, pending_bytes_probe, raw_send
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Connection:
 
     __slots__ = (
         "_close_send",
+        "_frame_writer",
         "_on_drop",
         "_pending",
         "_send",
@@ -58,6 +59,7 @@ class Connection:
         self._send = raw_send(send)
         self._close_send = send
         self._pending = pending_bytes_probe(self._send)
+        self._frame_writer = frame_writer(self._send)
         self._on_drop = on_drop
         self.user_id = user_id
         self.name = name
@@ -71,8 +73,12 @@ class Connection:
         """Bytes queued for this socket and not yet taken by the kernel (None: unknown)."""
         return self._pending() if self._pending is not None else None
 
-    async def write(self, data: bytes) -> bool:
-        """Send one binary frame; False if the socket is closed or was just dropped as slow."""
+    async def write(self, data: bytes, frame: bytes | None = None) -> bool:
+        """Send one binary frame; False if the socket is closed or was just dropped as slow.
+
+        `frame` is `data` already framed (`websocket_frame`), built once for all
+        sockets; it is written straight to the transport when the server allows.
+        """
         if self.closed:
             return False
         if self._pending is not None and self._pending() > self.max_pending_bytes:
@@ -80,6 +86,8 @@ class Connection:
                         extra={"user": self.user_id})
             await self.close(CLOSE_SLOW)
             return False
+        if frame is not None and self._frame_writer is not None and self._frame_writer(frame):
+            return True
         try:
             await self._send({"type": "websocket.send", "bytes": data})
         except Exception:  # the peer went away between our check and the write

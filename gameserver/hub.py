@@ -18,6 +18,7 @@ from typing import Any
 
 from gameserver import metrics
 from gameserver.connection import Connection
+from lobby.transport import websocket_frame
 
 
 class RoomHub:
@@ -65,24 +66,40 @@ class RoomHub:
         events: bytes | None = message.get("events")
         delta: bytes = message["delta"]
         full: bytes | None = message.get("full")
+        # Framed once here, then the same bytes go to every socket.
+        events_frame = websocket_frame(events) if events is not None else None
+        delta_frame = websocket_frame(delta)
+        sent = sent_bytes = 0
         for conn in tuple(self.active):
-            if events is not None:
-                await self._write(conn, events)
-            await self._write(conn, delta, snapshot=True)
-        if not self.joining:
-            return
-        if full is None:
-            self._request_full()
-            return
-        newcomers, self.joining = self.joining, []
-        for conn in newcomers:
-            if await self._write(conn, full, snapshot=True):
-                self.active.append(conn)
+            if events is not None and await self._write(conn, events, events_frame):
+                sent_bytes += len(events)
+            if await self._write(conn, delta, delta_frame):
+                sent += 1
+                sent_bytes += len(delta)
+        if self.joining:
+            if full is None:
+                self._request_full()
+            else:
+                newcomers, self.joining = self.joining, []
+                for conn in newcomers:
+                    if await self._write(conn, full):
+                        self.active.append(conn)
+                        sent += 1
+                        sent_bytes += len(full)
+        # Counted once per message, not per socket: a metric is a locked update.
+        self.frames_sent += sent
+        self.bytes_sent += sent_bytes
+        metrics.SNAPSHOTS_SENT.inc(sent)
+        metrics.BYTES_SENT.inc(sent_bytes)
 
     async def on_frame(self, data: bytes) -> None:
         """Deliver a non-snapshot frame (chat, notice) to every local socket."""
+        sent = 0
+        frame = websocket_frame(data)
         for conn in self.connections():
-            await self._write(conn, data)
+            if await self._write(conn, data, frame):
+                sent += 1
+        metrics.BYTES_SENT.inc(sent * len(data))
 
     async def close_all(self, code: int, notice: bytes | None = None) -> None:
         for conn in self.connections():
@@ -92,13 +109,8 @@ class RoomHub:
         self.active.clear()
         self.joining.clear()
 
-    async def _write(self, conn: Connection, data: bytes, snapshot: bool = False) -> bool:
-        if await conn.write(data):
-            self.frames_sent += 1
-            self.bytes_sent += len(data)
-            metrics.BYTES_SENT.inc(len(data))
-            if snapshot:
-                metrics.SNAPSHOTS_SENT.inc()
+    async def _write(self, conn: Connection, data: bytes, frame: bytes | None = None) -> bool:
+        if await conn.write(data, frame):
             return True
         self.remove(conn)
         return False

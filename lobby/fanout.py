@@ -27,7 +27,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from lobby import push
-from lobby.transport import Send, pending_bytes_probe, raw_send
+from lobby.transport import Send, frame_writer, pending_bytes_probe, raw_send, websocket_frame
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +42,23 @@ def encode(frame: dict[str, Any]) -> str:
 class LobbySocket:
     """One local lobby socket as the hub writes to it."""
 
-    __slots__ = ("_close_send", "_pending", "_send", "closed")
+    __slots__ = ("_close_send", "_frame_writer", "_pending", "_send", "closed")
 
     def __init__(self, send: Send) -> None:
         self._send = raw_send(send)
         self._close_send = send
         self._pending: Callable[[], int] | None = pending_bytes_probe(send)
+        self._frame_writer = frame_writer(send)
         self.closed = False
 
-    async def write(self, text: str, limit: int) -> None:
+    async def write(self, text: str, frame: bytes, limit: int) -> None:
         if self.closed:
             return
         if self._pending is not None and self._pending() > limit:
             self.closed = True
             await self._close_send({"type": "websocket.close", "code": CLOSE_SLOW})
+            return
+        if self._frame_writer is not None and self._frame_writer(frame):
             return
         try:
             await self._send({"type": "websocket.send", "text": text})
@@ -112,9 +115,10 @@ class LobbyHub:
     async def deliver(self, frame: dict[str, Any]) -> None:
         """Write one frame, encoded once, to every local lobby socket."""
         text = encode(frame)
+        framed = websocket_frame(text.encode(), text=True)
         limit = settings.ARENA.outbound_buffer_bytes
         for sock in tuple(self.sockets):
-            await sock.write(text, limit)
+            await sock.write(text, framed, limit)
             if sock.closed:
                 self.remove(sock)
 

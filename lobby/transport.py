@@ -85,3 +85,47 @@ def pending_bytes_probe(send: Send) -> Callable[[], int] | None:
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen + kernel
 
     return pending
+
+
+def websocket_frame(payload: bytes, text: bool = False) -> bytes:
+    """A whole, unmasked, unfragmented WebSocket frame (RFC 6455 §5.2) as a server sends it.
+
+    Server frames are never masked, so the bytes are the same for every
+    client: a hub builds them once per message.
+    """
+    first = 0x81 if text else 0x82  # FIN + text/binary opcode
+    size = len(payload)
+    if size < 126:
+        header = bytes((first, size))
+    elif size < 1 << 16:
+        header = bytes((first, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((first, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
+def frame_writer(send: Send) -> Callable[[bytes], bool] | None:
+    """A function writing a prebuilt `websocket_frame` straight to the socket, if possible.
+
+    Under daphne every ASGI send goes through daphne's and autobahn's
+    per-frame Python (state checks, framing, statistics): most of the cost of
+    a broadcast. When the connection negotiated no compression and no
+    fragmentation, a frame built once can go to the Twisted transport as it
+    is. The function returns False (write nothing) unless the connection is
+    open and between frames; the caller then uses the ASGI `send`.
+    """
+    protocol = daphne_protocol(send)
+    if protocol is None or getattr(protocol, "_perMessageCompress", None) is not None:
+        return None
+    if getattr(protocol, "autoFragmentSize", 0) or not hasattr(protocol, "send_state"):
+        return None
+    transport = protocol.transport
+    open_state, ground = protocol.STATE_OPEN, protocol.SEND_STATE_GROUND
+
+    def write(frame: bytes) -> bool:
+        if protocol.state != open_state or protocol.send_state != ground:
+            return False
+        transport.write(frame)
+        return True
+
+    return write
