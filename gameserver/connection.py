@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from lobby.transport import Send, frame_writer, pending_bytes_probe, raw_send
+from lobby.transport import Send, frame_writer, pending_bytes_probe, raw_send, websocket_frame
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,12 @@ class Connection:
             self.closed = True
             return False
         return True
+
+    def write_now(self, data: bytes) -> bool:
+        """Write one frame synchronously if the server allows it (False: use `write`)."""
+        if self.closed or self._frame_writer is None:
+            return False
+        return self._frame_writer(websocket_frame(data))
 
     async def close(self, code: int) -> None:
         """Close the socket with `code` (once)."""

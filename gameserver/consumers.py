@@ -9,10 +9,11 @@ channel of its own, and it bypasses Channels' per-message thread hop
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
-import time
+from collections.abc import Coroutine
 from typing import Any
 
 from channels.exceptions import StopConsumer
@@ -35,6 +36,8 @@ from gameserver.manager import Draining, RoomManager, TooManyRooms, get_manager
 from gameserver.ownership import RedisError
 from gameserver.room import RoomStateError
 from lobby.auth import is_authenticated, query_param
+from lobby.ratelimit import TokenBucket
+from lobby.transport import take_messages
 
 logger = logging.getLogger(__name__)
 
@@ -44,35 +47,17 @@ SERVER_ID = f"{socket.gethostname()}:{os.getpid()}"
 """Names this process in `welcome` frames, so operators see where a socket landed."""
 
 
-class RateLimiter:
-    """A token bucket: `rate` frames per second sustained, bursts of up to `rate`."""
-
-    __slots__ = ("_allowance", "_last", "_rate")
-
-    def __init__(self, rate: float) -> None:
-        self._rate = rate
-        self._allowance = rate
-        self._last = time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self._allowance = min(self._rate, self._allowance + (now - self._last) * self._rate)
-        self._last = now
-        if self._allowance < 1.0:
-            return False
-        self._allowance -= 1.0
-        return True
-
-
 class GameConsumer(AsyncWebsocketConsumer):
     """One player's or spectator's socket in one room."""
 
     # No per-consumer channel: room traffic arrives through the process's hub.
     channel_layer_alias = "__no_layer__"
+    fast_inbound = True
 
     room: str
     conn: Connection | None = None
     manager: RoomManager
+    _tasks: set[asyncio.Task[Any]]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # Channels' loop (await_many_dispatch) creates a task and runs
@@ -106,9 +91,12 @@ class GameConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.config = settings.ARENA
+        self._tasks = set()
         self.room = self.scope["url_route"]["kwargs"]["room_name"]
         self.spectator = query_param(self.scope, "spectate") in {"1", "true", "yes"}
-        self.limiter = RateLimiter(self.config.max_frames_per_second)
+        # Bursts up to one second's worth, like the lobby's.
+        self.limiter = TokenBucket(self.config.max_frames_per_second,
+                                   self.config.max_frames_per_second)
         self.manager = get_manager()
         await self.accept()
         if not is_authenticated(self.scope):
@@ -161,6 +149,9 @@ class GameConsumer(AsyncWebsocketConsumer):
         except (RoomStateError, RedisError) as exc:
             await self._abort(CLOSE_TRY_LATER, "room_unavailable", str(exc))
             return
+        if self.fast_inbound:
+            # Under daphne, frames skip the ASGI queue and this task (see _handle).
+            take_messages(self.base_send, self._handle)
         if resumed:
             metrics.RECONNECTIONS.inc()
         metrics.CONNECTED.labels("spectator" if self.spectator else "player").inc()
@@ -193,39 +184,53 @@ class GameConsumer(AsyncWebsocketConsumer):
     # Frames -------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.conn is None or self.conn.closed:
+        self._handle(bytes_data, text_data)
+
+    def _handle(self, bytes_data: bytes | None, text_data: str | None) -> None:
+        """One client frame. Synchronous: under daphne it runs inside the parser
+        (`take_messages`), so anything that waits is started as a task."""
+        conn = self.conn
+        if conn is None or conn.closed:
             return
         if not self.limiter.allow():
             metrics.REJECTED.labels("rate_limited").inc()
-            await self._close_conn(CLOSE_FLOOD)
+            self._spawn(conn.close(CLOSE_FLOOD))
             return
         size = len(bytes_data) if bytes_data is not None else len((text_data or "").encode())
         if size > self.config.max_frame_bytes:
             metrics.REJECTED.labels("too_big").inc()
-            await self._close_conn(CLOSE_TOO_BIG)
+            self._spawn(conn.close(CLOSE_TOO_BIG))
             return
         if bytes_data is None:
-            await self._reject("bad_frame", "frames must be binary msgpack")
+            self._reject("bad_frame", "frames must be binary msgpack")
             return
         try:
             frame = protocol.parse_client_frame(bytes_data)
         except FrameError as exc:
-            await self._reject(exc.code, exc.message)
+            self._reject(exc.code, exc.message)
             return
-        if isinstance(frame, protocol.PingFrame):
-            await self.send(bytes_data=protocol.pong(frame.id))
-        elif isinstance(frame, protocol.InputFrame):
-            await self._input(frame)
+        if isinstance(frame, protocol.InputFrame):
+            if self.spectator:
+                self._reject("spectator", "spectators cannot play")
+            elif not self.manager.submit(self.room, self.user_id, frame):
+                self._reject("stale_seq", f"seq {frame.seq} is not above the last one sent")
+            else:
+                INPUTS_ACCEPTED.inc()
+        elif isinstance(frame, protocol.PingFrame):
+            self._reply(protocol.pong(frame.id))
         else:
-            await self._chat(frame.text)
+            self._spawn(self._chat(frame.text))
 
-    async def _input(self, frame: protocol.InputFrame) -> None:
-        if self.spectator:
-            await self._reject("spectator", "spectators cannot play")
-        elif not self.manager.submit(self.room, self.user_id, frame):
-            await self._reject("stale_seq", f"seq {frame.seq} is not above the last one sent")
-        else:
-            INPUTS_ACCEPTED.inc()
+    def _reply(self, data: bytes) -> None:
+        """A frame for this socket only, written at once when the server allows."""
+        assert self.conn is not None
+        if not self.conn.write_now(data):
+            self._spawn(self.conn.write(data))
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _chat(self, text: str) -> None:
         from lobby import chat
@@ -233,20 +238,16 @@ class GameConsumer(AsyncWebsocketConsumer):
         try:
             message = await chat.apost(self.scope["user"], f"room.{self.room}", text)
         except chat.ChatError as exc:
-            await self._reject(exc.code, exc.message)
+            self._reject(exc.code, exc.message)
             return
         frame = protocol.chat(
             message["user"]["id"], message["user"]["name"], message["text"], message["ts"]
         )
         await self.manager.broadcast_frame(self.room, frame)
 
-    async def _reject(self, code: str, message: str) -> None:
+    def _reject(self, code: str, message: str) -> None:
         metrics.REJECTED.labels(code).inc()
-        await self.send(bytes_data=protocol.error(code, message))
-
-    async def _close_conn(self, code: int) -> None:
-        assert self.conn is not None
-        await self.conn.close(code)
+        self._reply(protocol.error(code, message))
 
     # Disconnect -----------------------------------------------------------------
 

@@ -24,7 +24,6 @@ import asyncio
 import logging
 import signal
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +36,7 @@ from gameserver.connection import CLOSE_KICKED, CLOSE_RESTART, CLOSE_ROOM_GONE, 
 from gameserver.hub import RoomHub
 from gameserver.ownership import Ownership, RedisError, ownership_for
 from gameserver.room import RoomEngine, RoomSettings, RoomStateError
+from lobby.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -609,15 +609,9 @@ def _reap(task: asyncio.Task[Any]) -> None:
         logger.error("room manager background work failed", exc_info=task.exception())
 
 
-_managers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoomManager] = (
-    weakref.WeakKeyDictionary()
-)
+_managers = PerLoop(RoomManager)
 
 
 def get_manager() -> RoomManager:
     """The manager of the running event loop (one per server process)."""
-    loop = asyncio.get_running_loop()
-    manager = _managers.get(loop)
-    if manager is None:
-        manager = _managers[loop] = RoomManager()
-    return manager
+    return _managers.get()

@@ -21,6 +21,7 @@ from gameserver.manager import group_name
 class TextbookGameConsumer(GameConsumer):
     channel_layer_alias = DEFAULT_CHANNEL_LAYER
     __call__ = AsyncConsumer.__call__
+    fast_inbound = False
     dispatch = AsyncConsumer.dispatch
     got_full = False
 

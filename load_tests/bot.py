@@ -4,8 +4,10 @@ A :class:`Swarm` owns every bot of one process. Each bot has one task that
 authenticates, picks a room, connects and reads frames; ONE ticker task per
 process writes every bot's inputs (20 Hz, spread over ten 5 ms slots so the
 server sees a steady stream rather than bursts), pings (once a second) and
-chat lines. Writing through ``websockets.broadcast`` never blocks the ticker on
-one slow socket. That keeps 1,000 bots on one core.
+chat lines. Sockets are `load_tests.wsclient.LeanWebSocket`s: frames are parsed
+and handled inside the protocol's `data_received` (no task wake-up per frame)
+and writes never block the ticker on one slow socket. That keeps 1,000 bots
+on one core.
 
 Behaviour, cheap enough for every bot: the stick wanders (smooth random walk
 of the heading, pauses), the aim follows a target with a human reaction time
@@ -36,13 +38,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import msgpack
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.connection import broadcast
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.protocol import State
 
+from load_tests import wsclient
 from load_tests.http import HttpError, NoResponse, request
 from load_tests.stats import BotRecord, Measurements
+from load_tests.wsclient import LeanWebSocket
 
 ACK_GRACE_S = 0.5
 """Inputs sent before the window end may still be acknowledged this long after it."""
@@ -136,7 +136,7 @@ class Bot:
         self.record = BotRecord(spectator=self.spectator)
         self.token: str | None = None
         self.pid: int | None = None
-        self.ws: ClientConnection | None = None
+        self.ws: LeanWebSocket | None = None
         self.welcomed = False
         self.settled = False
         self.seq = 0
@@ -434,28 +434,37 @@ class Swarm:
     async def _session(self, bot: Bot) -> str:
         """One connection: ``planned`` (own reconnect), ``closed``, ``failed`` or ``give_up``."""
         url = ws_url(bot.base, bot.room, bot.token, bot.spectator)
+        loop = asyncio.get_running_loop()
+        first_frame: asyncio.Future[bytes | str] = loop.create_future()
+        early: list[bytes | str] = []
+
+        def before_welcome(data: bytes | str) -> None:
+            if first_frame.done():
+                early.append(data)
+            else:
+                first_frame.set_result(data)
+
         try:
             async with self._sem:
-                ws = await connect(url, compression=None, open_timeout=15, close_timeout=2,
-                                   max_size=2**20, ping_interval=20, ping_timeout=20,
-                                   user_agent_header="arena-load-tests")
+                ws = await wsclient.connect(url, before_welcome, timeout=15)
                 try:
                     async with asyncio.timeout(15):
-                        first = await ws.recv()
-                except BaseException:
+                        await asyncio.wait((first_frame, ws.closed),
+                                           return_when=asyncio.FIRST_COMPLETED)
+                except TimeoutError:
                     await ws.close()
                     raise
-        except InvalidStatus as exc:
-            self.errors[f"handshake_{exc.response.status_code}"] += 1
+        except wsclient.HandshakeError as exc:
+            self.errors[f"handshake_{exc.status}" if exc.status else "connect_closed"] += 1
             return "failed"
-        except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd is not None else 1006
-            self.errors[f"close_{code}"] += 1
-            return "give_up" if code in NO_RETRY_CLOSES else "failed"
-        except (OSError, TimeoutError, InvalidHandshake) as exc:
+        except (OSError, TimeoutError) as exc:
             self.errors[f"connect_{type(exc).__name__}"] += 1
             return "failed"
-        msg = self._decode(first)
+        if not first_frame.done():
+            code = ws.close_code if ws.close_code is not None else 1006
+            self.errors[f"close_{code}"] += 1
+            return "give_up" if code in NO_RETRY_CLOSES else "failed"
+        msg = self._decode(first_frame.result())
         if msg is None or msg.get("t") != "welcome":
             self.errors["no_welcome"] += 1
             await ws.close()
@@ -473,11 +482,12 @@ class Swarm:
         start = time.monotonic()
         bot.record.intervals.append((start, None))
         bot.ws = ws
+        # From here every frame is handled as it is parsed, with no task per frame.
+        ws.on_message = lambda data: self._on_frame(bot, data)
+        for data in early:
+            self._on_frame(bot, data)
         try:
-            async for data in ws:
-                self._on_frame(bot, data)
-        except ConnectionClosed:
-            pass
+            await ws.closed
         finally:
             bot.ws = None
             bot.record.intervals[-1] = (start, time.monotonic())
@@ -575,7 +585,7 @@ class Swarm:
             now = time.monotonic()
             for b in slots[slot]:
                 ws = b.ws
-                if ws is None or ws.protocol.state is not State.OPEN:
+                if ws is None or not ws.open:
                     continue
                 if b.reconnect_at is not None and now >= b.reconnect_at:
                     # The planned mid-match reconnect: close; the bot's task reconnects.
@@ -587,8 +597,8 @@ class Swarm:
                     continue
                 self._send_for(b, ws, now, (round_no + b.idx) % per_second == 0)
 
-    def _send_for(self, b: Bot, ws: ClientConnection, now: float, ping_due: bool) -> None:
-        if ws.transport.get_write_buffer_size() > MAX_SEND_BACKLOG:
+    def _send_for(self, b: Bot, ws: LeanWebSocket, now: float, ping_due: bool) -> None:
+        if ws.write_buffer_size() > MAX_SEND_BACKLOG:
             self.errors["send_backlog"] += 1
             return
         frames: list[bytes] = []
@@ -615,5 +625,5 @@ class Swarm:
                 b.pings.pop(next(iter(b.pings)))
             frames.append(self._pack({"t": "ping", "id": b.ping_id}))
         for data in frames:
-            broadcast((ws,), data)
+            ws.send(data)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -27,30 +26,12 @@ from django.conf import settings
 from lobby import chat, presence, push, rooms
 from lobby.auth import CLOSE_UNAUTHENTICATED, is_authenticated
 from lobby.fanout import LobbySocket, encode, lobby_hub
+from lobby.ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
 
 CLOSE_TOO_BIG = 1009
 CLOSE_FLOOD = 4008
-
-
-class TokenBucket:
-    """`rate` tokens per second, at most `burst` saved up; one per frame."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 class LobbyConsumer(AsyncWebsocketConsumer):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from lobby import push
+from lobby.perloop import PerLoop
 from lobby.transport import Send, frame_writer, pending_bytes_probe, raw_send, websocket_frame
 
 logger = logging.getLogger(__name__)
@@ -123,15 +123,9 @@ class LobbyHub:
                 self.remove(sock)
 
 
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LobbyHub] = (
-    weakref.WeakKeyDictionary()
-)
+_hubs = PerLoop(LobbyHub)
 
 
 def lobby_hub() -> LobbyHub:
     """The lobby hub of the running event loop (one per server process)."""
-    loop = asyncio.get_running_loop()
-    hub = _hubs.get(loop)
-    if hub is None:
-        hub = _hubs[loop] = LobbyHub()
-    return hub
+    return _hubs.get()

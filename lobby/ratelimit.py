@@ -1,4 +1,8 @@
-"""Rate limits for the HTTP API, counted in Django's cache.
+"""Rate limits: token buckets for socket frames, cache windows for the HTTP API.
+
+Sockets: each connection has a `TokenBucket` (game and lobby consumers).
+
+HTTP:
 
 A fixed one-minute window per (scope, key): the key is the client's IP for
 calls made before login (guest creation) and the user's id after it
@@ -7,8 +11,7 @@ REDIS_URL is set (settings.CACHES), so behind a load balancer every process
 counts against the same budget. Over the limit: `429` with the contract's
 error shape (`rate_limited`) and a `Retry-After` header.
 
-The game and lobby sockets have their own per-connection limits (token
-bucket, frame size: gameserver/consumers.py; chat: lobby/chat.py).
+Chat has its own per-user limit across tabs (lobby/chat.py).
 """
 
 from __future__ import annotations
@@ -25,6 +28,27 @@ from django.http import HttpRequest, HttpResponse
 from lobby.http import error_response
 
 WINDOW_SECONDS = 60
+
+
+class TokenBucket:
+    """`rate` tokens per second, at most `burst` saved up; one per frame."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 View = Callable[..., HttpResponse]
 

@@ -12,6 +12,7 @@ import array
 import fcntl
 import functools
 import termios
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -129,3 +130,30 @@ def frame_writer(send: Send) -> Callable[[bytes], bool] | None:
         return True
 
     return write
+
+
+def take_messages(send: Send, handler: Callable[[bytes | None, str | None], None]) -> bool:
+    """Have daphne hand this socket's messages to `handler` as they are parsed.
+
+    Daphne puts every received message on the connection's ASGI queue, and
+    the application task wakes up for each: at 20 inputs per player per
+    second, a task switch per input is most of its cost. With this, messages
+    go straight from autobahn's parser to `handler(bytes, text)`, which must
+    not block (it may start tasks). The ASGI path still carries the
+    disconnect. Returns False (nothing changed) when not under daphne.
+    """
+    protocol = daphne_protocol(send)
+    if protocol is None or not hasattr(protocol, "application_queue"):
+        return False
+
+    def on_message(payload: bytes, is_binary: bool) -> None:
+        if protocol.muted:
+            return
+        protocol.last_ping = time.time()  # what daphne's own handler records
+        if is_binary:
+            handler(payload, None)
+        else:
+            handler(None, payload.decode("utf-8", "replace"))
+
+    protocol.onMessage = on_message
+    return True
