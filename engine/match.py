@@ -210,9 +210,12 @@ class Match:
     :class:`EngineError` with a code from :class:`engine.protocol.ErrorCode`.
     """
 
-    def __init__(self, config: GameConfig, seed: int) -> None:
+    def __init__(self, config: GameConfig, seed: int, record_inputs: bool = True) -> None:
         self.config: Final = config
         self.seed: Final = seed
+        self.record_inputs = record_inputs
+        """Keep `input_log` (replays, tests). A long-running server turns it off:
+        at 20 inputs per player per second it grows without bound."""
         self.tick = 0
         """Ticks stepped so far; the snapshot of this state carries this tick."""
         self.phase = Phase.WAITING
@@ -323,13 +326,15 @@ class Match:
         p = _Player(pid=player_id, name=name)
         self._players[player_id] = p
         self._spawn(p)
-        self.input_log.append(LogRecord(self.tick, player_id, "join", name))
+        if self.record_inputs:
+            self.input_log.append(LogRecord(self.tick, player_id, "join", name))
 
     def remove_player(self, player_id: int) -> None:
         """Remove a player; their projectiles keep flying. ``not_in_room`` if unknown."""
         self._get(player_id)
         del self._players[player_id]
-        self.input_log.append(LogRecord(self.tick, player_id, "leave"))
+        if self.record_inputs:
+            self.input_log.append(LogRecord(self.tick, player_id, "leave"))
 
     def submit(self, player_id: int, inp: InputFrame) -> bool:
         """Queue an input for the next steps.
@@ -346,7 +351,8 @@ class Match:
             p.queue.popleft()
         p.queue.append(inp)
         p.last_queued = inp.seq
-        self.input_log.append(LogRecord(self.tick, player_id, "input", "", inp))
+        if self.record_inputs:
+            self.input_log.append(LogRecord(self.tick, player_id, "input", "", inp))
         return True
 
     def reset_inputs(self, player_id: int) -> None:
@@ -361,7 +367,8 @@ class Match:
         p.queue.clear()
         p.mx = p.my = 0.0
         p.last_seq = p.last_queued = -1
-        self.input_log.append(LogRecord(self.tick, player_id, "reset"))
+        if self.record_inputs:
+            self.input_log.append(LogRecord(self.tick, player_id, "reset"))
 
     def start_now(self) -> list[Event]:
         """Admin: skip WAITING/COUNTDOWN and start PLAYING now (needs >= 1 player).
@@ -375,7 +382,8 @@ class Match:
                 f"with {len(self._players)} players",
             )
         events: list[Event] = []
-        self.input_log.append(LogRecord(self.tick, 0, "start"))
+        if self.record_inputs:
+            self.input_log.append(LogRecord(self.tick, 0, "start"))
         if self.phase is Phase.WAITING:
             self._set_phase(Phase.COUNTDOWN, self.tick, self.tick, events)
         self._start_match(self.tick, events)
@@ -388,7 +396,8 @@ class Match:
                 ErrorCode.WRONG_PHASE, f"cannot end a match in phase {self.phase.value}"
             )
         events: list[Event] = []
-        self.input_log.append(LogRecord(self.tick, 0, "end"))
+        if self.record_inputs:
+            self.input_log.append(LogRecord(self.tick, 0, "end"))
         self._end_match(self.tick, events)
         return events
 
@@ -877,13 +886,13 @@ class Match:
         return packed
 
     @classmethod
-    def restore(cls, data: bytes) -> Match:
+    def restore(cls, data: bytes, record_inputs: bool = True) -> Match:
         """Rebuild a match from :meth:`checkpoint` bytes; ``bad_checkpoint`` if unreadable."""
         try:
             s = msgpack.unpackb(data, raw=False, strict_map_key=False)
             if s.get("v") != CHECKPOINT_VERSION:
                 raise ValueError(f"unsupported checkpoint version {s.get('v')!r}")
-            m = cls(GameConfig.from_dict(s["config"]), s["seed"])
+            m = cls(GameConfig.from_dict(s["config"]), s["seed"], record_inputs)
             m.tick = s["tick"]
             m.phase = Phase(s["phase"])
             m.phase_ends_tick = s["phase_ends"]

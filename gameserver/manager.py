@@ -188,6 +188,9 @@ class RoomManager:
     def _create(self, room: str, checkpoint: bytes | None) -> RoomEngine:
         if len(self.engines) >= self.config.max_rooms_per_process:
             raise TooManyRooms(f"this process already runs {len(self.engines)} rooms")
+        restored = (
+            Match.restore(checkpoint, record_inputs=False) if checkpoint is not None else None
+        )
         engine = RoomEngine(
             room,
             RoomSettings(
@@ -200,7 +203,7 @@ class RoomManager:
             publish=self.publish,
             on_event=lambda kind, data: self._engine_event(room, kind, data),
             on_closed=self._engine_closed,
-            match=Match.restore(checkpoint) if checkpoint is not None else None,
+            match=restored,
         )
         if checkpoint is not None:
             engine.adopt_seats()

@@ -85,7 +85,10 @@ class RoomEngine:
             snapshot_rate=settings.snapshot_rate,
             max_players=settings.max_players,
         )
-        self.match = match or Match(config, seed if seed is not None else secrets.randbits(32))
+        # No input log: a room runs for hours, and replays are not kept.
+        self.match = match or Match(
+            config, seed if seed is not None else secrets.randbits(32), record_inputs=False
+        )
         self.state = RoomState.CREATED
         self.seats: dict[int, _Seat] = {}
         self.spectators = 0

@@ -65,6 +65,10 @@ FULL = Workload(rooms=50, players_per_room=20, duration=30.0, lobby_clients=200,
                 lobby_messages=2000)
 QUICK = Workload(rooms=5, players_per_room=10, duration=5.0, lobby_clients=20,
                  lobby_messages=100)
+SIZED = Workload(rooms=20, players_per_room=20, duration=20.0, lobby_clients=0,
+                 lobby_messages=0)
+"""A game load this 2-core machine can carry with the bots beside the server: at
+FULL scale even the reference server saturates its core, so ratios are read here."""
 
 
 def free_port() -> int:
@@ -462,8 +466,27 @@ def main_bench(a: argparse.Namespace) -> int:
                 f"{wl.lobby_messages} messages)…")
             results["lobby"] = lobby_run(wl, tmp)
             say(f"bench: lobby: {results['lobby'].get('report') or results['lobby']['error']}")
+        if not a.quick:
+            sized: dict[str, Any] = {
+                "workload": {"rooms": SIZED.rooms, "players_per_room": SIZED.players_per_room,
+                             "duration": SIZED.duration, "tick_rate": 20},
+                "runs": {},
+            }
+            with redis_for_bench(tmp) as redis_url:
+                for name in GAME_RUNS:
+                    if name not in selected:
+                        continue
+                    say(f"bench: {name} ({SIZED.ccu} bots, {SIZED.duration:.0f} s)…")
+                    rec = game_run(name, SIZED, tmp, redis_url)
+                    sized["runs"][name] = rec
+                    rep = rec.get("report") or {}
+                    say(f"bench: {name}: delivery {rep.get('delivery_ratio')}")
+            results["sized"] = sized
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=2) + "\n")
-    update_docs(a.docs, render_tables(results))
+    blocks = render_tables(results)
+    if results.get("sized"):
+        blocks["game-sized"] = render_tables({**results, **results["sized"]})["game"]
+    update_docs(a.docs, blocks)
     say(f"bench: wrote {a.out} and {a.docs}")
     return 0

@@ -100,7 +100,7 @@ class Room:
         self.name = name
         opts = server.options
         self.match = Match(GameConfig(tick_rate=opts.tick_rate, max_players=opts.max_players),
-                           seed=hash(name) & 0xFFFF)
+                           seed=hash(name) & 0xFFFF, record_inputs=False)
         self.sockets: set[ServerConnection] = set()
         self.needs_full: set[ServerConnection] = set()
         self.last_sent: dict[str, Any] | None = None

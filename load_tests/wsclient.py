@@ -14,6 +14,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import ssl
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -208,11 +209,16 @@ async def connect(
     url: str, on_message: Callable[[bytes | str], None], timeout: float = 15.0,
     user_agent: str = "arena-load-tests",
 ) -> LeanWebSocket:
-    """Open `ws://host:port/path?query` and complete the handshake (HandshakeError, OSError)."""
+    """Open `ws://` or `wss://host:port/path?query` and complete the handshake.
+
+    Raises HandshakeError (the server answered but did not switch), OSError or
+    TimeoutError.
+    """
     parts = urlsplit(url)
-    if parts.scheme != "ws" or parts.hostname is None:
-        raise ValueError(f"only ws:// URLs are supported, not {url!r}")
-    port = parts.port or 80
+    if parts.scheme not in ("ws", "wss") or parts.hostname is None:
+        raise ValueError(f"only ws:// and wss:// URLs are supported, not {url!r}")
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
@@ -224,6 +230,9 @@ async def connect(
         f"Sec-WebSocket-Version: 13\r\nUser-Agent: {user_agent}\r\n\r\n"
     ).encode()
     async with asyncio.timeout(timeout):
-        await loop.create_connection(lambda: protocol, parts.hostname, port)
+        await loop.create_connection(
+            lambda: protocol, parts.hostname, port,
+            ssl=ssl.create_default_context() if secure else None,
+        )
         await protocol.handshake
     return protocol

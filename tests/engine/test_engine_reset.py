@@ -51,3 +51,17 @@ def test_replay_reproduces_resets() -> None:
     log = list(m.input_log)
     rebuilt = replay.rebuild(m.config, m.seed, log, m.tick)
     assert rebuilt.checkpoint() == m.checkpoint()
+
+
+def test_a_match_can_run_without_an_input_log() -> None:
+    recorded, silent = Match(config(), 7), Match(config(), 7, record_inputs=False)
+    for m in (recorded, silent):
+        m.add_player(1, "a")
+        for seq in range(50):
+            m.submit(1, inp(seq, mx=1.0))
+            m.step()
+    assert len(silent.input_log) == 0 and len(recorded.input_log) > 50
+    assert silent.checkpoint() == recorded.checkpoint(), "the game is the same"
+    restored = Match.restore(silent.checkpoint(), record_inputs=False)
+    restored.submit(1, inp(99))
+    assert len(restored.input_log) == 0
