@@ -110,9 +110,18 @@ def _unpack_client(raw: bytes) -> Any:
 def _depth(value: Any, limit: int) -> bool:
     """True if ``value`` nests no deeper than ``limit`` containers."""
     if isinstance(value, dict):
-        return limit > 0 and all(_depth(v, limit - 1) for v in value.values())
-    if isinstance(value, list):
-        return limit > 0 and all(_depth(v, limit - 1) for v in value)
+        children: Any = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return True
+    if limit <= 0:
+        return False
+    # Game frames are flat: only containers are looked into (a plain loop; this
+    # runs for every input of every player).
+    for child in children:
+        if isinstance(child, dict | list) and not _depth(child, limit - 1):
+            return False
     return True
 
 

@@ -151,7 +151,7 @@ class GameConsumer(AsyncWebsocketConsumer):
             return
         if self.fast_inbound:
             # Under daphne, frames skip the ASGI queue and this task (see _handle).
-            take_messages(self.base_send, self._handle)
+            take_messages(self.base_send, self._handle, self.config.max_frame_bytes)
         if resumed:
             metrics.RECONNECTIONS.inc()
         metrics.CONNECTED.labels("spectator" if self.spectator else "player").inc()

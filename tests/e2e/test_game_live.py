@@ -135,3 +135,23 @@ async def test_oversized_frame_closes_1009_under_daphne(daphne_server: LiveServe
         while True:
             await player.frame()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+async def test_inputs_sent_right_after_the_handshake_keep_their_order(
+    daphne_server: LiveServer,
+) -> None:
+    # The first inputs race the server's join work; none may be lost or reordered.
+    user_id, token = new_guest(daphne_server, "eager")
+    from websockets.asyncio.client import connect
+
+    async with connect(f"{daphne_server.ws_url}/ws/game/live-eager/?token={token}") as ws:
+        for seq in range(1, 31):
+            await ws.send(protocol.encode(
+                {"t": "input", "seq": seq, "mx": 0.5, "my": 0.0, "aim": 0.0, "fire": False}))
+        acked = -1
+        async with asyncio.timeout(10):
+            while acked < 30:
+                frame = protocol.decode(await ws.recv())  # type: ignore[arg-type]
+                assert frame["t"] != "error", frame
+                if frame["t"] == "snap":
+                    acked = frame["acks"].get(user_id, acked)

@@ -27,3 +27,15 @@ def test_no_writer_outside_daphne() -> None:
         return None
 
     assert frame_writer(send) is None
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 125, 4096])
+def test_unmask_inverts_a_clients_masking(size: int) -> None:
+    from load_tests.wsclient import client_frame
+    from lobby.transport import unmask
+
+    payload = bytes((i * 7) % 256 for i in range(size))
+    frame = client_frame(0x2, payload)
+    offset = 2 if size < 126 else 4
+    key, masked = frame[offset : offset + 4], frame[offset + 4 :]
+    assert unmask(masked, key) == payload
