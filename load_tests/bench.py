@@ -236,10 +236,13 @@ def redis_for_bench(tmp: Path) -> Iterator[str | None]:
 def run_bots(name: str, urls: list[str], pids: list[int], wl: Workload, tmp: Path,
              no_auth: bool) -> dict[str, Any]:
     """``python -m load_tests run`` in a separate process; returns its JSON report."""
-    out = tmp / f"{name}.json"
+    # Each workload plays in rooms of its own: a server (and its database) may
+    # serve several workloads in one bench.
+    out = tmp / f"{name}-{wl.ccu}.json"
     args = [sys.executable, "-m", "load_tests", "run", "--rooms", str(wl.rooms),
             "--players-per-room", str(wl.players_per_room), "--duration", str(wl.duration),
-            "--room-prefix", name, "--quiet", "--json", str(out), "--chatty", "0.05"]
+            "--room-prefix", f"{name}-{wl.ccu}", "--quiet", "--json", str(out),
+            "--chatty", "0.05"]
     for u in urls:
         args += ["--url", u]
     for p in pids:

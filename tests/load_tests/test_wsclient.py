@@ -36,13 +36,18 @@ async def server() -> AsyncIterator[str]:
 
 async def test_messages_round_trip_in_order(server: str) -> None:
     got: list[bytes | str] = []
-    ws = await wsclient.connect(f"{server}/path?x=1", got.append)
     payloads: list[bytes | str] = [b"", b"\x00\x01", b"x" * 200, b"y" * 70_000, "héllo"]
+    all_back = asyncio.Event()
+
+    def collect(message: bytes | str) -> None:
+        got.append(message)
+        if len(got) == len(payloads):
+            all_back.set()
+
+    ws = await wsclient.connect(f"{server}/path?x=1", collect)
     for payload in payloads:
         ws.send(payload)
-    async with asyncio.timeout(5):
-        while len(got) < len(payloads):
-            await asyncio.sleep(0.01)
+    await asyncio.wait_for(all_back.wait(), 5)
     assert got == payloads
     await ws.close()
     assert ws.close_code == 1000
