@@ -43,7 +43,7 @@ from typing import Any
 from load_tests.http import request
 
 ROOT = Path(__file__).resolve().parent.parent
-GAME_RUNS = ("reference", "project", "textbook", "redis")
+GAME_RUNS = ("reference", "project", "textbook", "redis", "redis-sticky")
 ALL_RUNS = (*GAME_RUNS, "engine", "lobby")
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 
@@ -65,7 +65,7 @@ FULL = Workload(rooms=50, players_per_room=20, duration=30.0, lobby_clients=200,
                 lobby_messages=2000)
 QUICK = Workload(rooms=5, players_per_room=10, duration=5.0, lobby_clients=20,
                  lobby_messages=100)
-SIZED = Workload(rooms=20, players_per_room=20, duration=20.0, lobby_clients=0,
+SIZED = Workload(rooms=20, players_per_room=20, duration=12.0, lobby_clients=0,
                  lobby_messages=0)
 """A game load this 2-core machine can carry with the bots beside the server: at
 FULL scale even the reference server saturates its core, so ratios are read here."""
@@ -234,7 +234,7 @@ def redis_for_bench(tmp: Path) -> Iterator[str | None]:
 
 
 def run_bots(name: str, urls: list[str], pids: list[int], wl: Workload, tmp: Path,
-             no_auth: bool) -> dict[str, Any]:
+             no_auth: bool, sticky: bool = False) -> dict[str, Any]:
     """``python -m load_tests run`` in a separate process; returns its JSON report."""
     # Each workload plays in rooms of its own: a server (and its database) may
     # serve several workloads in one bench.
@@ -245,6 +245,8 @@ def run_bots(name: str, urls: list[str], pids: list[int], wl: Workload, tmp: Pat
             "--chatty", "0.05"]
     for u in urls:
         args += ["--url", u]
+    if sticky:
+        args.append("--sticky")
     for p in pids:
         args += ["--server-pid", str(p)]
     if no_auth:
@@ -261,12 +263,15 @@ def game_run(name: str, wl: Workload, tmp: Path, redis_url: str | None) -> dict[
     started = time.monotonic()
     rec: dict[str, Any] = {"name": name, "ok": False, "error": None, "report": None}
     try:
-        if name == "redis" and not redis_url:
+        on_redis = name.startswith("redis")
+        if on_redis and not redis_url:
             rec["error"] = "skipped: no REDIS_URL and no redis-server on PATH"
             return rec
-        with servers(name, tmp, redis_url if name == "redis" else None) as (urls, procs):
+        kind = "redis" if on_redis else name
+        with servers(kind, tmp, redis_url if on_redis else None) as (urls, procs):
             rec["report"] = run_bots(name, urls, [p.pid for p in procs], wl, tmp,
-                                     no_auth=name == "reference")
+                                     no_auth=name == "reference",
+                                     sticky=name == "redis-sticky")
             rec["ok"] = True
     except Exception as exc:  # a failed run is recorded, never fatal
         rec["error"] = f"{type(exc).__name__}: {exc}"[:2000]

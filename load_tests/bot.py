@@ -63,9 +63,10 @@ _CHAT_LINES = ("gg", "nice shot", "lol", "where are you?", "behind the wall!", "
 @dataclass
 class SwarmConfig:
     """What the bots do. ``urls`` are base ``http(s)://host:port`` URLs; bot ``i``
-    uses ``urls[i % len(urls)]``. Player ``i`` joins room ``i // players_per_room``
-    (``<room_prefix>-<n>``) unless ``matchmake``; spectator ``j`` watches room
-    ``j % rooms``.
+    uses ``urls[i % len(urls)]``, or with ``sticky`` every bot of room ``n`` uses
+    ``urls[n % len(urls)]`` (what a balancer hashing the room URL does). Player
+    ``i`` joins room ``i // players_per_room`` (``<room_prefix>-<n>``) unless
+    ``matchmake``; spectator ``j`` watches room ``j % rooms``.
     """
 
     urls: list[str]
@@ -84,6 +85,7 @@ class SwarmConfig:
     """Seconds allowed for connecting every bot; 0 = ``20 + bots / 25``."""
     input_rate: float = 20.0
     seed: int = 1
+    sticky: bool = False
 
     @property
     def total_bots(self) -> int:
@@ -118,7 +120,8 @@ class Bot:
     def __init__(self, idx: int, cfg: SwarmConfig, rng: random.Random) -> None:
         self.idx = idx
         self.name = f"bot{idx}"
-        self.base = cfg.urls[idx % len(cfg.urls)]
+        slot = idx // cfg.players_per_room if cfg.sticky else idx
+        self.base = cfg.urls[slot % len(cfg.urls)]
         players = cfg.rooms * cfg.players_per_room
         self.spectator = idx >= players
         if self.spectator:

@@ -22,6 +22,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", action="append", required=True, metavar="URL",
                    help="server base URL, e.g. http://127.0.0.1:8000 (repeat to alternate "
                         "bots between several server processes)")
+    p.add_argument("--sticky", action="store_true",
+                   help="with several --url: all players of a room use the same one (as a "
+                        "balancer hashing the room URL does) instead of alternating")
     p.add_argument("--rooms", type=int, default=1)
     p.add_argument("--players-per-room", type=int, default=20)
     p.add_argument("--duration", type=float, default=30.0, help="measurement window, seconds")
@@ -66,6 +69,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         chatty=a.chatty, reconnect=a.reconnect, room_prefix=a.room_prefix,
         no_auth=a.no_auth, track_fraction=a.track_fraction,
         connect_concurrency=a.connect_concurrency, ramp_timeout=a.ramp_timeout, seed=a.seed,
+        sticky=a.sticky,
     )
     return RunConfig(swarm=sc, processes=max(1, a.processes), server_pids=list(a.server_pid))
 

@@ -244,3 +244,52 @@ async def test_idle_lobby_socket_gets_chat_from_another_process_after_10_s(
             if frame["type"] == "chat.message":
                 assert frame["text"] == "still there?" and frame["user"]["name"] == "talker"
                 break
+
+
+def publishes(redis: RedisServer) -> int:
+    """How many PUBLISH commands the Redis server has run so far (INFO commandstats)."""
+    import socket as sockets
+
+    host, port = redis.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    with sockets.create_connection((host, int(port)), timeout=2) as conn:
+        conn.sendall(b"INFO commandstats\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            data += conn.recv(65536)
+        header, _, body = data.partition(b"\r\n")
+        size = int(header[1:])  # a RESP bulk string: $<size>\r\n<body>\r\n
+        while len(body) < size:
+            body += conn.recv(65536)
+    for line in body.decode(errors="replace").splitlines():
+        if line.startswith("cmdstat_publish:"):
+            return int(line.split("calls=", 1)[1].split(",", 1)[0])
+    return 0
+
+
+async def test_a_room_on_one_process_costs_no_redis_round_trip_per_tick(
+    cluster: Callable[..., list[LiveServer]], redis_server: RedisServer,
+) -> None:
+    p1, p2 = cluster(2)
+    room = room_name()
+    a = await join(p1, room, "amy")
+    b = await join(p1, room, "bob")  # sticky routing: both on the owner's process
+    await see_each_other(a, b)
+    before, ticks_before = publishes(redis_server), a.ticks[-1]
+    for _ in range(2 * TICK_RATE):
+        await a.move(mx=1.0)
+        await a.frame()
+    ticks = a.ticks[-1] - ticks_before
+    local = publishes(redis_server) - before
+    # Another process joins the room: now every snapshot crosses Redis once.
+    c = await join(p2, room, "cy")
+    await c.until(lambda: c.state is not None and a.user_id in c.state["players"])
+    before, ticks_before = publishes(redis_server), a.ticks[-1]
+    for _ in range(2 * TICK_RATE):
+        await a.move(mx=1.0)
+        await a.frame()
+    shared_ticks = a.ticks[-1] - ticks_before
+    shared = publishes(redis_server) - before
+    assert ticks >= TICK_RATE and local < ticks / 4, (local, ticks)
+    assert shared >= 0.9 * shared_ticks, (shared, shared_ticks)  # one per snapshot
+    for player in (a, b, c):
+        await player.ws.close()
