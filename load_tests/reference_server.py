@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import http
 import itertools
 import math
@@ -301,6 +302,10 @@ async def _amain(opts: Options) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     opts = parse_args(argv)
+    # The yardstick gets the project server's GC tuning (gameserver/asgi.py):
+    # a process-level setting any Python server can use, so ratios stay fair.
+    gc.set_threshold(20_000, 20, 20)
+    gc.freeze()
     try:
         import uvloop
 
