@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing as mp
 import os
 import queue
@@ -129,6 +130,11 @@ def run(cfg: RunConfig, on_progress: ProgressCallback | None = None) -> RunResul
 
 
 def _event_loop_run(coro: Any) -> Any:
+    # A bot process allocates a few hundred thousand short-lived objects a
+    # second; default GC pauses would show up as latency of the server under
+    # test. Same tuning as the servers (gameserver/asgi.py).
+    gc.set_threshold(20_000, 20, 20)
+    gc.freeze()
     try:
         import uvloop
     except ImportError:  # pragma: no cover
