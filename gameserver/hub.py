@@ -29,8 +29,6 @@ class RoomHub:
         self._request_full = request_full
         self.active: list[Connection] = []
         self.joining: list[Connection] = []
-        self.frames_sent = 0
-        self.bytes_sent = 0
 
     def __len__(self) -> int:
         return len(self.active) + len(self.joining)
@@ -87,8 +85,6 @@ class RoomHub:
                         sent += 1
                         sent_bytes += len(full)
         # Counted once per message, not per socket: a metric is a locked update.
-        self.frames_sent += sent
-        self.bytes_sent += sent_bytes
         metrics.SNAPSHOTS_SENT.inc(sent)
         metrics.BYTES_SENT.inc(sent_bytes)
 

@@ -37,6 +37,7 @@ from gameserver.hub import RoomHub
 from gameserver.ownership import Ownership, RedisError, ownership_for
 from gameserver.room import RoomEngine, RoomSettings, RoomStateError
 from lobby.perloop import PerLoop
+from lobby.receiver import receive_forever
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ class RoomManager:
     async def _start(self) -> None:
         self.channel = await self.layer.new_channel("hub.")
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._receive_loop(), name="hub-receiver"))
+        self._tasks.append(loop.create_task(
+            receive_forever(self.layer, self.channel, self._receive), name="hub-receiver"
+        ))
         if self.distributed:
             self._tasks.append(loop.create_task(self._lease_loop(), name="room-leases"))
         else:
@@ -295,23 +298,9 @@ class RoomManager:
 
     # Receiving --------------------------------------------------------------
 
-    async def _receive_loop(self) -> None:
-        assert self.channel is not None
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("receiving on %s failed; retrying", self.channel)
-                await asyncio.sleep(0.5)
-                continue
-            if message.get("origin") == self.channel:
-                continue  # our own broadcast, already delivered locally
-            try:
-                await self._dispatch(message)
-            except Exception:
-                logger.exception("room message %s failed", message.get("type"))
+    async def _receive(self, message: dict[str, Any]) -> None:
+        if message.get("origin") != self.channel:  # else our own broadcast, delivered already
+            await self._dispatch(message)
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]

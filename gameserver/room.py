@@ -215,9 +215,6 @@ class RoomEngine:
             return False
         return self.match.submit(user_id, frame)
 
-    def is_player(self, user_id: int) -> bool:
-        return user_id in self.seats
-
     def connected_players(self) -> int:
         return sum(1 for seat in self.seats.values() if seat.connected)
 

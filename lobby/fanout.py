@@ -27,6 +27,7 @@ from django.conf import settings
 
 from lobby import push
 from lobby.perloop import PerLoop
+from lobby.receiver import receive_forever
 from lobby.transport import Send, frame_writer, pending_bytes_probe, raw_send, websocket_frame
 
 logger = logging.getLogger(__name__)
@@ -94,22 +95,11 @@ class LobbyHub:
         self.channel = await self.layer.new_channel("lobbyhub.")
         await self.layer.group_add(push.LOBBY_GROUP, self.channel)
         self._receiver = asyncio.get_running_loop().create_task(
-            self._receive_loop(), name="lobby-hub-receiver"
+            receive_forever(self.layer, self.channel, self._receive), name="lobby-hub-receiver"
         )
 
-    async def _receive_loop(self) -> None:
-        assert self.channel is not None
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("lobby hub receive failed; retrying")
-                await asyncio.sleep(0.5)
-                continue
-            if message.get("type") != push.FRAME:
-                continue
+    async def _receive(self, message: dict[str, Any]) -> None:
+        if message.get("type") == push.FRAME:
             await self.deliver(message["frame"])
 
     async def deliver(self, frame: dict[str, Any]) -> None:
