@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := client/node_modules/.installed
 
-.PHONY: run test setup lint bench migrate run-cluster clean
+.PHONY: run test test-repeat setup lint bench migrate run-cluster clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -33,6 +33,16 @@ run: migrate
 test: setup
 	$(PY) -m pytest
 	cd client && npm test --silent
+
+# The in-process suites N times in a row, stopping at the first red run:
+# a flaky or hanging test shows up here before it shows up in CI.
+REPEAT ?= 10
+SUITES ?= tests/lobby tests/gameserver
+test-repeat: setup
+	@for i in $$(seq $(REPEAT)); do \
+		echo "== run $$i of $(REPEAT): $(SUITES)"; \
+		$(PY) -m pytest -q -p no:cacheprovider $(SUITES) || { echo "run $$i failed"; exit 1; }; \
+	done; echo "$(REPEAT) runs in a row green"
 
 lint: setup
 	$(VENV)/bin/ruff check .

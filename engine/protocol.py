@@ -235,9 +235,20 @@ def error(code: str, message: str) -> bytes:
     return encode({"t": "error", "code": str(code), "message": message})
 
 
-def chat(from_id: int, from_name: str, text: str, ts: str) -> bytes:
-    """``{"t": "chat", "from": {"id", "name"}, "text", "ts"}``: room chat relayed to all."""
-    return encode({"t": "chat", "from": {"id": from_id, "name": from_name}, "text": text, "ts": ts})
+def chat(message_id: int, from_id: int, from_name: str, text: str, ts: str) -> bytes:
+    """``{"t": "chat", "id", "from": {"id", "name"}, "text", "ts"}``: room chat relayed to all.
+
+    ``id`` is the stored message's id (the one ``chat.deleted`` names).
+    """
+    return encode({
+        "t": "chat", "id": message_id, "from": {"id": from_id, "name": from_name},
+        "text": text, "ts": ts,
+    })
+
+
+def chat_deleted(message_id: int) -> bytes:
+    """``{"t": "chat.deleted", "id"}``: a moderator deleted that room chat message."""
+    return encode({"t": "chat.deleted", "id": message_id})
 
 
 def events(tick: int, wires: list[dict[str, Any]]) -> bytes:

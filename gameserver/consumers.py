@@ -241,7 +241,8 @@ class GameConsumer(AsyncWebsocketConsumer):
             self._reject(exc.code, exc.message)
             return
         frame = protocol.chat(
-            message["user"]["id"], message["user"]["name"], message["text"], message["ts"]
+            message["id"], message["user"]["id"], message["user"]["name"], message["text"],
+            message["ts"],
         )
         await self.manager.broadcast_frame(self.room, frame)
 

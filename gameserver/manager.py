@@ -70,6 +70,7 @@ class RoomManager:
         self.channel: str | None = None
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
         self._route_lock = asyncio.Lock()
         self._ownerless: dict[str, int] = {}
         self._last_checkpoint = 0.0
@@ -504,9 +505,27 @@ class RoomManager:
         except Exception:
             logger.exception("could not reset the rooms' live state")
 
-    async def shutdown(self) -> None:
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop every engine here, then let the lobby work they caused finish.
+
+        Background work (seats released, rooms closed, results stored) runs in
+        database threads: it is awaited, not cancelled, so none of it is still
+        writing after the manager is gone. Work still running after `timeout`
+        seconds is cancelled with a warning naming it.
+        """
         for engine in list(self.engines.values()):
             await engine.stop("shutdown")
+        deadline = time.monotonic() + timeout
+        while self._background:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                names = sorted(t.get_name() for t in self._background)
+                logger.warning("cancelling background work still running: %s", names)
+                for task in self._background:
+                    task.cancel()
+                await asyncio.gather(*self._background, return_exceptions=True)
+                break
+            await asyncio.wait(set(self._background), timeout=left)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -553,8 +572,13 @@ class RoomManager:
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
-        _background.add(task)
-        task.add_done_callback(_reap)
+        self._background.add(task)
+        task.add_done_callback(self._reap)
+
+    def _reap(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("room manager background work failed", exc_info=task.exception())
 
 
 def _join(engine: RoomEngine, message: dict[str, Any]) -> None:
@@ -592,18 +616,14 @@ _OWNER_MESSAGES: dict[str, Callable[[RoomEngine, dict[str, Any]], None]] = {
 }
 """Messages a room's owner handles, sent to its channel by other processes."""
 
-_background: set[asyncio.Task[Any]] = set()
-
-
-def _reap(task: asyncio.Task[Any]) -> None:
-    _background.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("room manager background work failed", exc_info=task.exception())
-
-
 _managers = PerLoop(RoomManager)
 
 
 def get_manager() -> RoomManager:
     """The manager of the running event loop (one per server process)."""
     return _managers.get()
+
+
+def existing_manager() -> RoomManager | None:
+    """The running loop's manager if one was made, else None (never makes one)."""
+    return _managers.peek()

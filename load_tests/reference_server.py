@@ -274,9 +274,12 @@ class ReferenceServer:
                 broadcast(room.sockets, _chat(pid or 0, name, frame.text))
 
 
+_chat_ids = itertools.count(1)
+
+
 def _chat(pid: int, name: str, text: str) -> bytes:
     ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return protocol.chat(pid, name, text, ts)
+    return protocol.chat(next(_chat_ids), pid, name, text, ts)
 
 
 def parse_args(argv: list[str] | None = None) -> Options:

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from engine import protocol
 from lobby import push
 from lobby.models import ChatMessage, Mute, Room, User
 
@@ -110,22 +111,18 @@ def _store(user: User, channel: str, text: str) -> ChatMessage:
     return message
 
 
-def post(user: User, channel: str, text: str) -> dict[str, Any]:
+async def apost(user: User, channel: str, text: str) -> dict[str, Any]:
     """Validate, rate-limit, store, then broadcast a message; returns its frame.
 
+    A `lobby` message is pushed to every lobby socket; a room's message is
+    only stored and returned: the game socket relays it to the room.
     Raises ChatError (`bad_channel`, `invalid`, `empty`, `too_long`, `muted`,
     `rate_limited`); nothing is stored or sent then.
     """
-    frame = message_frame(_store(user, channel, text))
-    push.push(push.chat_group(channel), frame)
-    return frame
-
-
-async def apost(user: User, channel: str, text: str) -> dict[str, Any]:
-    """`post` from async code (the lobby and game consumers)."""
     message = await database_sync_to_async(_store)(user, channel, text)
     frame = message_frame(message)
-    await push.apush(push.chat_group(channel), frame)
+    if channel == "lobby":
+        await push.apush(push.LOBBY_GROUP, frame)
     return frame
 
 
@@ -166,10 +163,15 @@ def delete_message(message_id: int) -> bool:
             return False
         message.deleted_at = timezone.now()
         message.save(update_fields=["deleted_at"])
-    push.push(
-        push.chat_group(message.channel),
-        {"type": "chat.deleted", "id": message.pk, "channel": message.channel},
-    )
+    if message.channel == "lobby":
+        push.push(push.LOBBY_GROUP, {"type": "chat.deleted", "id": message.pk, "channel": "lobby"})
+    else:
+        # A room's chat lives on its game sockets: the runtime's room group
+        # relays the frame to every process with sockets in that room.
+        room = message.channel.removeprefix("room.")
+        push.send_sync(push.room_group(room), {
+            "type": "room.frame", "room": room, "data": protocol.chat_deleted(message.pk),
+        })
     return True
 
 

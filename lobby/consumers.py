@@ -55,7 +55,6 @@ class LobbyConsumer(AsyncWebsocketConsumer):
         user = self.scope["user"]
         self.user_id = int(user.pk)
         self.bucket = TokenBucket(config.lobby_frames_per_second, config.lobby_frame_burst)
-        rooms.pusher.bind()
         # Presence first, so the change is pushed to the others (not to this
         # socket, which is sent the current count itself just below).
         await presence.aenter(self.channel_name, self.user_id)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -76,7 +75,7 @@ async def arecord_match(
     room: str, duration_s: float, results: list[dict[str, Any]]
 ) -> MatchResult:
     """`record_match` from async code."""
-    return await database_sync_to_async(record_match)(room, duration_s, results)
+    return await push.run_sync(record_match, room, duration_s, results)
 
 
 def match_dict(match: MatchResult) -> dict[str, Any]:

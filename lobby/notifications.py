@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.db import transaction
 
 from lobby import push
 from lobby.models import Notification
@@ -44,10 +43,10 @@ def notify(user_id: int, kind: str, data: dict[str, Any]) -> Notification:
     """Store a notification for `user_id`, then push it to all the user's tabs.
 
     Inside a transaction, the push waits for the commit, so no tab ever sees
-    a notification the database does not hold.
+    a notification the database does not hold (see `lobby.push`).
     """
     notification = _create(user_id, kind, data)
-    transaction.on_commit(lambda: push.push(push.user_group(user_id), frame(notification)))
+    push.push(push.user_group(user_id), frame(notification))
     return notification
 
 

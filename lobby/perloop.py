@@ -24,6 +24,10 @@ class PerLoop(Generic[T]):
             weakref.WeakKeyDictionary()
         )
 
+    def peek(self) -> T | None:
+        """The running loop's instance, or None if none was made yet."""
+        return self._instances.get(asyncio.get_running_loop())
+
     def get(self) -> T:
         loop = asyncio.get_running_loop()
         instance = self._instances.get(loop)

@@ -37,7 +37,6 @@ import json
 import logging
 import re
 import secrets
-import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -50,6 +49,7 @@ from django.utils import timezone
 
 from lobby import push
 from lobby.models import LobbyState, Room, Seat, User, new_invite_code, taken_seats_q
+from lobby.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -357,64 +357,60 @@ def _changed_list() -> list[dict[str, Any]] | None:
 
 
 class RoomsPusher:
-    """Coalesces room-list changes into at most one push per interval.
+    """Coalesces room-list changes into at most one push per interval per process.
 
-    It runs on the server's event loop (bound by the lobby consumer and the
-    async API): a request from any thread marks the list dirty and makes sure
-    one task will push it, immediately if the last push is older than the
-    interval, else when the interval has passed. Without a running server loop
-    (management commands, plain sync tests) it pushes at once.
+    `request()` may be called from anywhere. On an event loop it schedules
+    that loop's push; inside `push.run_sync` (a database thread the loop is
+    waiting on) it is handed to the loop, which schedules the push once the
+    thread returns; from a truly synchronous caller (a view, a management
+    command) it pushes at once if the list changed. Each loop keeps its own
+    timer and task, so a loop that is gone (a finished test) leaves nothing
+    behind that a later one could wait on.
     """
 
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_loop: asyncio.AbstractEventLoop | None = None
-        self._dirty = False
-        self._last = 0.0
-        self._lock = threading.Lock()
-
-    def bind(self) -> None:
-        """Remember the running loop as the one pushes are scheduled on."""
-        self._loop = asyncio.get_running_loop()
+        self._loops: PerLoop[_LoopPusher] = PerLoop(_LoopPusher)
 
     def request(self) -> None:
         """The public list may have changed: make sure a push follows."""
         try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:
-            running = None
-        if running is not None:
-            self._loop = running
-            self._schedule()
+            pass
+        else:
+            self._loops.get().schedule()
             return
-        loop = self._loop
-        if loop is not None and loop.is_running() and not loop.is_closed():
-            # A fresh context: the caller's (a sync_to_async thread's) would
-            # make asgiref refuse the push task's own database calls.
-            loop.call_soon_threadsafe(self._schedule, context=contextvars.Context())
+        if push.defer(self._arequest):
             return
         rooms = _changed_list()
         if rooms is not None:
-            self._last = time.monotonic()
             push.push(push.LOBBY_GROUP, {"type": "rooms", "rooms": rooms})
 
-    def _schedule(self) -> None:
+    async def _arequest(self) -> None:
+        self._loops.get().schedule()
+
+
+class _LoopPusher:
+    """One loop's debounce state: a pending timer or a running push task."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._dirty = False
+        self._last = 0.0
+
+    def schedule(self) -> None:
         """On the loop: push now, or arm one timer for the end of the interval."""
         self._dirty = True
-        loop = asyncio.get_running_loop()
-        task, timer = self._task, self._timer
-        if task is not None and not task.done() and task.get_loop() is loop:
+        if self._task is not None and not self._task.done():
             return  # the running push re-schedules itself if still dirty
-        if timer is not None and not timer.cancelled() and self._timer_loop is loop:
+        if self._timer is not None:
             return
         wait = self._last + float(settings.ARENA.rooms_push_interval_seconds) - time.monotonic()
         if wait > 0:
             # A timer, not a sleeping task: a loop that closes meanwhile drops
             # it silently instead of destroying a pending task.
-            self._timer = loop.call_later(wait, self._fire)
-            self._timer_loop = loop
+            self._timer = asyncio.get_running_loop().call_later(wait, self._fire)
         else:
             self._fire()
 
@@ -431,7 +427,7 @@ class RoomsPusher:
         if task.exception() is not None:
             logger.error("room list push failed", exc_info=task.exception())
         if self._dirty and not task.get_loop().is_closed():
-            self._schedule()
+            self.schedule()
 
     async def _run(self) -> None:
         self._dirty = False
@@ -448,13 +444,11 @@ pusher = RoomsPusher()
 
 
 async def aopen_room(name: str) -> Room:
-    pusher.bind()
-    return await database_sync_to_async(open_room)(name)
+    return await push.run_sync(open_room, name)
 
 
 async def aclaim_seat(name: str, user: User, invite: str | None = None) -> Seat:
-    pusher.bind()
-    return await database_sync_to_async(claim_seat)(name, user, invite)
+    return await push.run_sync(claim_seat, name, user, invite)
 
 
 async def acheck_view(name: str, user: User, invite: str | None = None) -> Room:
@@ -462,31 +456,21 @@ async def acheck_view(name: str, user: User, invite: str | None = None) -> Room:
 
 
 async def arelease_seat(name: str, user_id: int) -> None:
-    pusher.bind()
-    await database_sync_to_async(release_seat)(name, user_id)
+    await push.run_sync(release_seat, name, user_id)
 
 
 async def aroom_changed(name: str, *, phase: str | None = None) -> None:
-    pusher.bind()
-    await database_sync_to_async(room_changed)(name, phase=phase)
+    await push.run_sync(room_changed, name, phase=phase)
 
 
 async def aclose_room(name: str) -> None:
-    pusher.bind()
-    await database_sync_to_async(close_room)(name)
+    await push.run_sync(close_room, name)
 
 
 async def areset_live_state() -> int:
-    pusher.bind()
-    return await database_sync_to_async(reset_live_state)()
+    return await push.run_sync(reset_live_state)
 
 
 async def apublic_rooms() -> list[dict[str, Any]]:
     return await database_sync_to_async(public_rooms)()
-
-
-async def amatchmake(user: User) -> Room:
-    pusher.bind()
-    return await database_sync_to_async(matchmake)(user)
-
 

@@ -84,6 +84,17 @@ test("chat, events and errors are kept and drained once", () => {
   assert.equal(s.drain("errors")[0].code, "invalid");
 });
 
+test("a deleted room chat line is dropped and reported once", () => {
+  const s = joined();
+  s.handleFrame({ t: "chat", id: 5, from: { id: 8, name: "you" }, text: "rude", ts: "" }, 0);
+  s.handleFrame({ t: "chat", id: 6, from: { id: 8, name: "you" }, text: "fine", ts: "" }, 0);
+  s.handleFrame({ t: "chat.deleted", id: 5 }, 0);
+  assert.deepEqual(s.chat.map((m) => m.id), [6]);
+  assert.deepEqual(s.drain("chat").map((m) => m.id), [6]);
+  assert.deepEqual(s.drain("deleted"), [5]);
+  assert.deepEqual(s.drain("deleted"), []);
+});
+
 test("scoreboard order and phase timer", () => {
   const s = joined();
   s.handleFrame(full(200, 400, -1, { phase: "playing", phase_ends: 260 }), 20);

@@ -148,12 +148,14 @@ def test_server_builders() -> None:
         "code": "invalid",
         "message": "seq: bad",
     }
-    assert protocol.decode(protocol.chat(3, "ann", "hello", "2025-01-01T00:00:00Z")) == {
+    assert protocol.decode(protocol.chat(41, 3, "ann", "hello", "2025-01-01T00:00:00Z")) == {
         "t": "chat",
+        "id": 41,
         "from": {"id": 3, "name": "ann"},
         "text": "hello",
         "ts": "2025-01-01T00:00:00Z",
     }
+    assert protocol.decode(protocol.chat_deleted(41)) == {"t": "chat.deleted", "id": 41}
     assert protocol.decode(protocol.encode({"t": "x", 1: 2})) == {"t": "x", 1: 2}
     with pytest.raises(FrameError):
         protocol.decode(b"\xc1")

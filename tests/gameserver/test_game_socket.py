@@ -233,9 +233,28 @@ async def test_room_chat_is_stored_and_relayed() -> None:
     await a.send({"t": "chat", "text": "gl hf"})
     got = await b.until(lambda f: f["t"] == "chat")
     assert got["text"] == "gl hf" and got["from"] == {"id": a_id, "name": "amy"}
+    assert isinstance(got["id"], int)
     assert isinstance(got["ts"], str)
     count = await ChatMessage.objects.filter(channel="room.r15", text="gl hf").acount()
     assert count == 1
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_a_deleted_room_chat_line_reaches_the_room_live() -> None:
+    from asgiref.sync import sync_to_async
+
+    from lobby import chat
+
+    a, _ = await joined("r15d", "amy")
+    b, _ = await joined("r15d", "bob")
+    await a.send({"t": "chat", "text": "rude words"})
+    line = await b.until(lambda f: f["t"] == "chat")
+    # A moderator deletes it from sync code, as the admin does.
+    assert await sync_to_async(chat.delete_message)(line["id"]) is True
+    for client in (a, b):
+        gone = await client.until(lambda f: f["t"] == "chat.deleted")
+        assert gone == {"t": "chat.deleted", "id": line["id"]}
     await a.disconnect()
     await b.disconnect()
 

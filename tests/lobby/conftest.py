@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
+
+from tests.settle import settle
 
 
 @pytest.fixture
@@ -33,3 +35,10 @@ def _close_sync_thread_connections() -> Iterator[None]:
     # From a plain event loop (not inside async_to_sync), thread-sensitive
     # calls run in that shared executor thread: close its connection there.
     asyncio.run(sync_to_async(connections.close_all)())
+
+
+@pytest.fixture(autouse=True)
+async def _settled() -> AsyncIterator[None]:
+    """The runtime's and lobby's background work is done before the tables are flushed."""
+    yield
+    await settle()

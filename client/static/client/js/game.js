@@ -402,7 +402,11 @@ function updateHud(now) {
     ),
   );
   replace(scoreBody, ...rows);
-  for (const m of session.drain("chat")) appendScrolled(chatLog, chatLine(m.from && m.from.name, m.text, m.ts));
+  for (const m of session.drain("chat")) appendScrolled(chatLog, chatLine(m.from && m.from.name, m.text, m.ts, m.id));
+  for (const id of session.drain("deleted")) {
+    const gone = chatLog.querySelector(`li[data-id="${CSS.escape(String(id))}"]`);
+    if (gone) gone.remove();
+  }
   for (const e of session.drain("events")) {
     const text = describeEvent(e);
     if (text) appendScrolled(feed, el("li", { text }), 6);
@@ -432,8 +436,9 @@ function describeEvent(e) {
   }
 }
 
-function chatLine(name, text, ts) {
-  return el("li", {}, el("time", { text: clock(ts) }), " ", el("strong", { text: `${name ?? "?"}:` }), " ", el("span", { text }));
+function chatLine(name, text, ts, id) {
+  const attrs = id === null || id === undefined ? {} : { "data-id": String(id) };
+  return el("li", attrs, el("time", { text: clock(ts) }), " ", el("strong", { text: `${name ?? "?"}:` }), " ", el("span", { text }));
 }
 
 async function loadChatHistory() {
@@ -441,7 +446,7 @@ async function loadChatHistory() {
     const query = new URLSearchParams({ limit: "30" });
     if (INVITE) query.set("invite", INVITE);
     const data = await api("GET", `/api/chat/${encodeURIComponent("room." + ROOM)}?${query}`);
-    for (const m of (data && data.messages) || []) appendScrolled(chatLog, chatLine(m.user && m.user.name, m.text, m.ts));
+    for (const m of (data && data.messages) || []) appendScrolled(chatLog, chatLine(m.user && m.user.name, m.text, m.ts, m.id));
   } catch {
     // history is a nicety: the live chat works without it
   }

@@ -28,10 +28,10 @@ export class GameSession {
     this.seq = 0;
     this.seqSynced = false;
     this.lastTick = null;
-    this.chat = []; // [{from: {id, name}, text, ts}]
+    this.chat = []; // [{id, from: {id, name}, text, ts}]
     this.events = []; // recent game events, newest last
     this.errors = [];
-    this.fresh = { chat: [], events: [], errors: [] }; // not yet shown by the page
+    this.fresh = { chat: [], deleted: [], events: [], errors: [] }; // not yet shown by the page
     this.pingSent = new Map();
     this.nextPingId = 1;
     this.rtt = null; // ms, smoothed
@@ -64,7 +64,13 @@ export class GameSession {
         this.onPong(frame, nowMs);
         break;
       case "chat":
-        this.remember("chat", this.chat, { from: frame.from || { id: null, name: "?" }, text: String(frame.text ?? ""), ts: frame.ts }, MAX_CHAT);
+        this.remember("chat", this.chat, { id: frame.id ?? null, from: frame.from || { id: null, name: "?" }, text: String(frame.text ?? ""), ts: frame.ts }, MAX_CHAT);
+        break;
+      case "chat.deleted": // a moderator removed a room chat line
+        this.chat = this.chat.filter((m) => m.id !== frame.id);
+        this.fresh.chat = this.fresh.chat.filter((m) => m.id !== frame.id);
+        this.fresh.deleted.push(frame.id);
+        if (this.fresh.deleted.length > MAX_CHAT) this.fresh.deleted.shift();
         break;
       case "event":
         this.remember("events", this.events, { ...frame, at: nowMs }, 20);
@@ -90,7 +96,7 @@ export class GameSession {
     if (this.fresh[kind].length > max) this.fresh[kind].shift();
   }
 
-  /** Items of one kind ("chat", "events", "errors") received since the last drain. */
+  /** Items of one kind ("chat", "deleted" chat ids, "events", "errors") received since the last drain. */
   drain(kind) {
     const out = this.fresh[kind];
     this.fresh[kind] = [];
