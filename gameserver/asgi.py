@@ -14,6 +14,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from gameserver import routing  # noqa: E402
+from gameserver.logs import ClientAddressMiddleware  # noqa: E402
 from lobby.auth import socket_stack  # noqa: E402
 
 SERVER_GC_THRESHOLDS = (20_000, 20, 20)
@@ -25,9 +26,9 @@ SERVER_GC_THRESHOLDS = (20_000, 20, 20)
 gc.set_threshold(*SERVER_GC_THRESHOLDS)
 gc.freeze()
 
-application = ProtocolTypeRouter(
+application = ClientAddressMiddleware(ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": socket_stack(URLRouter(routing.websocket_urlpatterns)),
     }
-)
+))

@@ -8,12 +8,21 @@ URL to one process (`render_nginx`). Without nginx on PATH the processes
 still work (any process serves any room); connect to their ports directly.
 Ctrl-C or SIGTERM stops everything; each daphne process hands its rooms over
 as it goes.
+
+Client identity and metrics behind nginx (docs/security.md): the daphne
+processes get TRUSTED_PROXIES set to nginx's address (loopback, `NGINX_ADDRESS`)
+so they believe the `X-Forwarded-For` entry nginx appends and see the real
+client; daphne's own `--proxy-headers` is not used. `/metrics` through nginx
+always needs the token (a proxied request never gets network trust), so the
+launcher generates METRICS_TOKEN when none is given, keeps it in
+`var/metrics_token` (mode 0600) and prints where it is.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -24,6 +33,35 @@ from pathlib import Path
 
 NGINX_TEMPLATE = Path(__file__).resolve().parent / "deploy" / "nginx.conf"
 ROOT = Path(__file__).resolve().parent.parent
+METRICS_TOKEN_FILE = ROOT / "var" / "metrics_token"
+NGINX_ADDRESS = "127.0.0.1/32,::1/128"
+"""The addresses nginx connects to the upstream processes from (loopback)."""
+
+
+def metrics_token(path: Path = METRICS_TOKEN_FILE) -> str:
+    """The cluster's METRICS_TOKEN: read from `path`, or generated into it (0600) once."""
+    if path.exists():
+        token = path.read_text().strip()
+        if len(token) >= 16:
+            return token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def proxied_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` for a daphne process behind the local nginx: nginx's address is a trusted proxy.
+
+    An operator's own TRUSTED_PROXIES (a balancer in front of nginx) is kept.
+    """
+    env = dict(env)
+    own = env.get("TRUSTED_PROXIES", "").strip()
+    env["TRUSTED_PROXIES"] = f"{own},{NGINX_ADDRESS}" if own else NGINX_ADDRESS
+    return env
 
 
 def render_nginx(prefix: Path, host: str, port: int, upstream_ports: list[int]) -> Path:
@@ -79,14 +117,20 @@ def main(argv: list[str] | None = None) -> int:
                  "--appendonly", "no"], stdout=subprocess.DEVNULL))
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
             _wait_for_port(redis_port, 10)
+        if env.get("METRICS_TOKEN"):
+            token_note = "the METRICS_TOKEN you set"
+        else:
+            env["METRICS_TOKEN"] = metrics_token()
+            token_note = f"the token in {METRICS_TOKEN_FILE}"
+        nginx = shutil.which("nginx")
+        daphne_env = proxied_env(env) if nginx is not None else env
         ports = [args.port + i for i in range(1, args.processes + 1)]
         for port in ports:
             children.append(subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                 "gameserver.asgi:application"], cwd=ROOT, env=env))
+                 "gameserver.asgi:application"], cwd=ROOT, env=daphne_env))
         for port in ports:
             _wait_for_port(port, 30)
-        nginx = shutil.which("nginx")
         if nginx is not None:
             config = render_nginx(workdir, args.host, args.port, ports)
             children.append(subprocess.Popen([nginx, "-p", str(workdir), "-c", str(config)]))
@@ -94,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(ports)} processes on ports {ports[0]}–{ports[-1]}", flush=True)
         else:
             print(f"arena cluster: nginx not found; processes on ports {ports}", flush=True)
+        print(f"arena cluster: /metrics needs 'Authorization: Bearer <token>' with {token_note}",
+              flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

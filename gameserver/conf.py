@@ -87,6 +87,28 @@ class ServerConfig(BaseSettings):
     guest_rate_per_minute: int = Field(default=10, ge=1, le=100_000)
     matchmake_rate_per_minute: int = Field(default=30, ge=1, le=100_000)
 
+    # Client identity behind proxies, and limits on every API call that writes
+    # (lobby/client_address.py, lobby/ratelimit.py; docs/security.md).
+    trusted_proxies: str = ""
+    """Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed."""
+    create_room_rate_per_minute: int = Field(default=10, ge=1, le=100_000)
+    notifications_read_rate_per_minute: int = Field(default=60, ge=1, le=100_000)
+    logout_rate_per_minute: int = Field(default=10, ge=1, le=100_000)
+    staff_action_rate_per_minute: int = Field(default=60, ge=1, le=100_000)
+    admin_login_rate_per_minute: int = Field(default=10, ge=1, le=100_000)
+    max_open_rooms_per_user: int = Field(default=5, ge=1, le=10_000)
+    """Open rooms one user may have created at once (closed rooms do not count)."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_parse(cls, value: str) -> str:
+        return cls._networks_parse(value)
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """TRUSTED_PROXIES parsed (empty: no proxy is trusted; X-Forwarded-For is ignored)."""
+        return _parse_networks(self.trusted_proxies)
+
     @field_validator("database_url")
     @classmethod
     def _database_url_parses(cls, value: str) -> str:
@@ -170,6 +192,10 @@ class ServerConfig(BaseSettings):
     @property
     def redis_urls(self) -> list[str]:
         return [u.strip() for u in (self.redis_url or "").split(",") if u.strip()]
+
+
+def _parse_networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip()]
 
 
 def _describe(error: ValidationError) -> str:

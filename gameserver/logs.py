@@ -15,7 +15,8 @@ Daphne's access log (on at its default verbosity) bypasses `logging` and
 writes request paths, query strings included, straight to stdout.
 `install_access_log()` (called from the app's `ready()`, before daphne builds
 its access logger) routes those lines through the `daphne.access` logger
-instead, so they are redacted and formatted like every other record.
+instead, so they are redacted and formatted like every other record, and
+name the real client behind a trusted proxy (`ClientAddressMiddleware`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ import datetime
 import logging
 import re
 import sys
+from collections import OrderedDict
 from typing import Any
+
+from lobby import client_address
 
 CONTEXT_KEYS = ("room", "user", "tick")
 
@@ -106,13 +110,54 @@ class TextFormatter(logging.Formatter):
 
 access_logger = logging.getLogger("daphne.access")
 
+MAX_REMEMBERED_CLIENTS = 4096
+
+# Daphne writes its access log from the connection's peer ("ip:port"), which
+# behind a reverse proxy is the proxy. `ClientAddressMiddleware` resolves each
+# proxied connection's real client (lobby/client_address.py) when the
+# application is called and notes it here under the peer's "ip:port" (unique
+# per open TCP connection); the access log then names the real client. Both
+# run on the server's one event-loop thread. Bounded: a connection whose end
+# is never logged is forgotten oldest-first.
+_proxied_clients: OrderedDict[str, str] = OrderedDict()
+
+
+def remember_client(scope: dict[str, Any]) -> None:
+    """Note the real client of a proxied connection for the access log."""
+    peer = scope.get("client")
+    if not peer:
+        return
+    address = client_address.for_scope(scope)
+    if not address.proxied:
+        return
+    key = f"{peer[0]}:{peer[1]}"
+    _proxied_clients[key] = address.ip
+    _proxied_clients.move_to_end(key)
+    while len(_proxied_clients) > MAX_REMEMBERED_CLIENTS:
+        _proxied_clients.popitem(last=False)
+
+
+class ClientAddressMiddleware:
+    """ASGI middleware: `remember_client` for every HTTP request and WebSocket."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope.get("type") in {"http", "websocket"}:
+            remember_client(scope)
+        return await self.app(scope, receive, send)
+
 
 class AccessLogGenerator:
     """Daphne's action logger, through `logging` (so redacted and formatted).
 
     Same interface as `daphne.access.AccessLogGenerator`; one INFO record per
-    HTTP request and WebSocket event, with `client`, `method`, `path` and
-    `status` as extra fields (JSON logs get them as keys).
+    HTTP request and WebSocket event (connected, rejected, disconnected),
+    with `client`, `peer`, `status` as extra fields (JSON logs get them as
+    keys). `client` is the real client (lobby/client_address.py): for a
+    connection from a trusted proxy, the address the proxy forwarded; else
+    the peer itself. `peer` is the TCP peer ("ip:port").
     """
 
     def __init__(self, stream: Any = None) -> None:
@@ -124,19 +169,25 @@ class AccessLogGenerator:
         if protocol == "http" and action == "complete":
             request = f"{details.get('method')} {details.get('path')}"
             status = details.get("status")
-        elif protocol == "websocket" and action in {
-            "connecting", "rejected", "connected", "disconnected",
-        }:
+        elif protocol == "websocket" and action in {"rejected", "connected", "disconnected"}:
+            # No "connecting" line: it is written before the application has
+            # seen the connection, so its client would be the proxy's.
             request = {
-                "connecting": "WSCONNECTING", "rejected": "WSREJECT",
-                "connected": "WSCONNECT", "disconnected": "WSDISCONNECT",
+                "rejected": "WSREJECT", "connected": "WSCONNECT",
+                "disconnected": "WSDISCONNECT",
             }[action] + f" {details.get('path')}"
             status = None
         else:
             return
+        peer = details.get("client")
+        client = _proxied_clients.get(peer, peer) if isinstance(peer, str) else peer
+        if isinstance(peer, str) and (
+            protocol == "http" or action in {"rejected", "disconnected"}
+        ):
+            _proxied_clients.pop(peer, None)
         access_logger.info(
-            '%s "%s" %s', details.get("client"), request, status if status is not None else "-",
-            extra={"client": details.get("client"), "status": status,
+            '%s "%s" %s', client, request, status if status is not None else "-",
+            extra={"client": client, "peer": peer, "status": status,
                    "at": datetime.datetime.now(datetime.UTC).isoformat()},
         )
 

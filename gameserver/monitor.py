@@ -8,7 +8,8 @@ runs on the event loop that runs the rooms and calls the manager directly.
 Access: staff users only (`is_staff`, logged in through the admin or any
 session). The HTML views use Django's `staff_member_required` (a redirect to
 the admin login); the JSON answers refuse with the contract's 403 shape.
-POSTs are cookie-authenticated, so Django's CSRF check applies to them.
+POSTs are cookie-authenticated, so Django's CSRF check applies to them, and
+rate limited per user (STAFF_ACTION_RATE_PER_MINUTE, 429 `rate_limited`).
 
 In a cluster each process lists its own rooms: reach a room's monitor through
 the load balancer's route for that room (docs/operations.md).
@@ -21,6 +22,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -30,11 +32,17 @@ from django.views.decorators.http import require_POST
 
 from gameserver.manager import get_manager
 from lobby.http import error_response
+from lobby.ratelimit import rate_limit
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 NOTICE_MAX_CHARS = 200
 
 AsyncView = Callable[..., Awaitable[HttpResponse]]
+
+_staff_action_rate = rate_limit(
+    "staff_action", lambda: settings.ARENA.staff_action_rate_per_minute, by="user"
+)
+"""Every action counts per staff user (per client IP for callers not logged in)."""
 
 
 class ActionError(Exception):
@@ -112,6 +120,7 @@ async def _act(request: HttpRequest, action: Callable[[], Awaitable[str]]) -> Ht
 
 
 @require_POST
+@_staff_action_rate
 @staff_only
 async def kick(request: HttpRequest) -> HttpResponse:
     """POST room, user_id: close the player's sockets (4011) and take them out of the match."""
@@ -130,6 +139,7 @@ async def kick(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@_staff_action_rate
 @staff_only
 async def close(request: HttpRequest) -> HttpResponse:
     """POST room: stop the room's engine; its sockets close with 4004."""
@@ -146,6 +156,7 @@ async def close(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@_staff_action_rate
 @staff_only
 async def announce(request: HttpRequest) -> HttpResponse:
     """POST text, room (optional: every room): a `notice` frame to the room's sockets."""

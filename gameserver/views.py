@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -11,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gameserver import metrics
 from gameserver.manager import get_manager
+from lobby import client_address
 from lobby.http import api, error_response
 
 
@@ -21,19 +21,27 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 def metrics_allowed(request: HttpRequest) -> bool:
-    """True for `Authorization: Bearer <METRICS_TOKEN>` or a peer in METRICS_ALLOWED_NETWORKS."""
+    """True for `Authorization: Bearer <METRICS_TOKEN>` or a direct peer in the allowed networks.
+
+    Network trust is only for requests that came straight from the scraper:
+    a request that came through a trusted proxy, or carries any forwarding
+    header (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`), needs the token
+    whatever its address. A reverse proxy on loopback would otherwise lend
+    its loopback address to every client behind it
+    (lobby/client_address.py; docs/security.md).
+    """
     config = settings.ARENA
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     if config.metrics_token and scheme.lower() == "bearer":
         return hmac.compare_digest(given.strip().encode(), config.metrics_token.encode())
-    try:
-        peer = ipaddress.ip_address(str(request.META.get("REMOTE_ADDR", "")))
-    except ValueError:
+    client = client_address.for_request(request)
+    if client.through_proxy:
         return False
-    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
-        peer = peer.ipv4_mapped
-    return any(peer in network for network in config.metrics_networks)
+    peer = client_address.parse_ip(client.ip)
+    if peer is None:
+        return False
+    return any(peer.version == net.version and peer in net for net in config.metrics_networks)
 
 
 async def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -1,19 +1,27 @@
-"""Guest accounts: the HTTP API that creates a player and hands out a token."""
+"""Sessions: create a guest (and log the browser in), read the session, log out.
+
+`POST /api/session/guest` cannot be CSRF-token-protected (the visitor has no
+session yet), so it refuses browser requests from other sites by their
+`Origin`/`Referer` (lobby/origin.py). `POST /api/session/logout` ends the
+session and revokes every bearer token of the user.
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from lobby import tokens
-from lobby.http import api, parse_body
-from lobby.models import User
+from lobby import origin, push, tokens
+from lobby.http import ApiError, api, parse_body
+from lobby.models import User, new_token_key
 from lobby.ratelimit import rate_limit
 
 
@@ -41,13 +49,22 @@ def create_guest(name: str) -> User:
     return user
 
 
-# Logging in is what creates the session, so there is no CSRF token yet; the
-# endpoint only ever creates a fresh guest, which an attacker gains nothing by.
+# Logging in is what creates the session, so there is no CSRF token yet: the
+# login-CSRF defence is the Origin/Referer check (lobby/origin.py) instead.
 @csrf_exempt
 @rate_limit("guest", lambda: settings.ARENA.guest_rate_per_minute, by="ip")
 @api("POST")
 def guest_session(request: HttpRequest) -> HttpResponse:
-    """POST /api/session/guest {"name"} → 201 {"user": {"id","name"}, "token"}."""
+    """POST /api/session/guest {"name"} → 201 {"user": {"id","name"}, "token"}.
+
+    A browser request from another site (its `Origin`, or without one its
+    `Referer`, is not this site's) is refused with 403 `csrf_failed` before
+    anything is created; requests with neither header are served.
+    """
+    foreign = origin.foreign_origin(request)
+    if foreign is not None:
+        raise ApiError(403, "csrf_failed",
+                       f"CSRF check failed: a login from {foreign!r} is not from this site")
     body = parse_body(request, GuestRequest)
     user = create_guest(body.name)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -60,3 +77,43 @@ def me(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
     return JsonResponse({"user": user.public, "token": tokens.issue(user)})
+
+
+class LogoutRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+REVOKED = "lobby.revoked"
+"""Channel-layer message to a user's group: their lobby sockets close with 4001."""
+
+
+def revoke_tokens(user: User) -> None:
+    """Rotate `user.token_key`: every bearer token issued so far stops working.
+
+    Then tell the user's open lobby sockets (their `user.<id>` group) to
+    close with 4001. Game sockets are not told (they have no per-user
+    channel): they stay until they close, and cannot reconnect with a
+    revoked token (docs/protocol.md).
+    """
+    user.token_key = new_token_key()
+    User.objects.filter(pk=user.pk).update(token_key=user.token_key)
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(push.user_group(user.pk), {"type": REVOKED})
+
+
+@rate_limit("logout", lambda: settings.ARENA.logout_rate_per_minute, by="user")
+@api("POST", login=True)
+def logout_session(request: HttpRequest) -> HttpResponse:
+    """POST /api/session/logout {} → {"logged_out": true}.
+
+    Authenticated by the session cookie (CSRF-checked) or a bearer token.
+    Ends this session (the cookie no longer logs in) and revokes every
+    bearer token of the user; their open lobby sockets close with 4001.
+    """
+    parse_body(request, LogoutRequest)
+    user = request.user
+    assert isinstance(user, User)
+    revoke_tokens(user)
+    logout(request)
+    return JsonResponse({"logged_out": True})

@@ -5,6 +5,8 @@ On connect an authenticated user's socket joins this process's lobby hub
 `user.<id>` group (so every open tab gets their notifications), registers
 presence, and receives the current `presence` and `rooms` frames.
 Unauthenticated sockets are accepted, sent an `error`, then closed 4001.
+When the user logs out (`lobby.accounts.logout_session`), every open lobby
+socket of theirs is sent `error` `logged_out` and closed 4001.
 
 Client frames: `{"type": "chat.send", "text"}` and `{"type": "ping"}`
 (answered `{"type": "pong"}`). Anything else that is not a well-formed known
@@ -154,6 +156,12 @@ class LobbyConsumer(AsyncWebsocketConsumer):
 
     async def error(self, code: str, message: str) -> None:
         await self.send_frame({"type": "error", "code": code, "message": message})
+
+    async def lobby_revoked(self, message: dict[str, Any]) -> None:
+        """The user logged out (`POST /api/session/logout`): close with 4001."""
+        if not self.closing:
+            await self.error("logged_out", "the session was ended; log in again")
+            await self._close(CLOSE_UNAUTHENTICATED)
 
     async def lobby_frame(self, message: dict[str, Any]) -> None:
         """A frame pushed to one of this socket's groups (`lobby.push`)."""

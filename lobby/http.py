@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -77,6 +78,13 @@ def api(*methods: str, login: bool = False) -> Callable[[View], View]:
                 response["Allow"] = ", ".join(methods)
                 return response
             if login and not request.user.is_authenticated:
+                if getattr(request, "bearer_ignored", False):
+                    return error_response(
+                        401, "not_authenticated",
+                        "the session cookie is not logged in; a request that carries the "
+                        "session cookie is authenticated by it alone (its bearer token is "
+                        "not used)",
+                    )
                 return error_response(401, "not_authenticated", "log in or send a bearer token")
             try:
                 return view(request, *args, **kwargs)
@@ -91,8 +99,17 @@ def api(*methods: str, login: bool = False) -> Callable[[View], View]:
 class BearerTokenMiddleware:
     """`Authorization: Bearer <token>` authenticates non-browser clients.
 
-    A request carrying a bearer token is not cookie-authenticated, so CSRF
-    checks do not apply to it; a bad token is refused with 401, never ignored.
+    One credential per request, and CSRF follows it:
+
+    - a request **without** the session cookie and with a bearer token is
+      authenticated by the token alone; it carries no ambient credential, so
+      CSRF checks do not apply to it. A bad token is refused with 401, never
+      ignored;
+    - a request that carries the session cookie is cookie-authenticated and
+      CSRF-checked, whatever else it carries: its `Authorization` header is
+      not used at all (`request.bearer_ignored` is set, and a 401 says why).
+      So a request can never pass CSRF as the cookie's user while acting as
+      a bearer token's user, nor skip CSRF by adding any bearer header.
     """
 
     OWN_BEARER_PATHS = frozenset({"/metrics"})
@@ -104,6 +121,9 @@ class BearerTokenMiddleware:
         header = request.headers.get("Authorization", "")
         # /metrics checks its own bearer token (METRICS_TOKEN), not a user's.
         if header and request.path not in self.OWN_BEARER_PATHS:
+            if request.COOKIES.get(settings.SESSION_COOKIE_NAME):
+                request.bearer_ignored = True  # type: ignore[attr-defined]
+                return self.get_response(request)
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 return error_response(401, "bad_token", "Authorization must be 'Bearer <token>'")

@@ -5,8 +5,11 @@ Sockets: each connection has a `TokenBucket` (game and lobby consumers).
 HTTP:
 
 A fixed one-minute window per (scope, key): the key is the client's IP for
-calls made before login (guest creation) and the user's id after it
-(matchmaking). The cache is the process's memory by default and Redis when
+calls made before login (guest creation, admin login) and the user's id
+after it (matchmaking, room creation, notifications, logout, staff actions).
+The client IP is `lobby.client_address`'s answer, so behind a trusted proxy
+it is the real client's, and a spoofed `X-Forwarded-For` buys no budget.
+The cache is the process's memory by default and Redis when
 REDIS_URL is set (settings.CACHES), so behind a load balancer every process
 counts against the same budget. Over the limit: `429` with the contract's
 error shape (`rate_limited`) and a `Retry-After` header.
@@ -17,14 +20,17 @@ Chat has its own per-user limit across tabs (lobby/chat.py).
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+from asgiref.sync import sync_to_async
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
+from lobby import client_address
 from lobby.http import error_response
 
 WINDOW_SECONDS = 60
@@ -72,37 +78,68 @@ def hit(scope: str, key: str, limit: int, window: int = WINDOW_SECONDS) -> float
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The peer address as the ASGI server saw it (behind a proxy: run daphne --proxy-headers)."""
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    """The client's address (lobby/client_address.py: trusted proxies, X-Forwarded-For)."""
+    return client_address.for_request(request).ip
+
+
+def _refusal(scope: str, wait: float) -> HttpResponse:
+    from gameserver import metrics
+
+    metrics.HTTP_RATE_LIMITED.labels(scope).inc()
+    response = error_response(
+        429, "rate_limited", f"too many requests; try again in {math.ceil(wait)} s"
+    )
+    response["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
+
+
+def _key(request: HttpRequest, by: Literal["ip", "user"]) -> str:
+    user = getattr(request, "user", None)
+    if by == "user" and user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return f"ip:{client_ip(request)}"
 
 
 def rate_limit(
-    scope: str, limit: Callable[[], int], by: Literal["ip", "user"] = "ip"
+    scope: str,
+    limit: Callable[[], int],
+    by: Literal["ip", "user"] = "ip",
+    methods: tuple[str, ...] | None = None,
 ) -> Callable[[View], View]:
     """Refuse a view's calls over `limit()` per minute per client IP or per user.
 
-    `by="user"` counts anonymous callers by IP (the view itself then refuses
-    them). `limit` is read at call time, so tests and settings overrides apply.
+    `by="user"` counts anonymous callers by client IP (the view itself then
+    refuses them). `methods` (e.g. `("POST",)`) counts only those methods;
+    None counts every call. `limit` is read at call time, so tests and
+    settings overrides apply. Sync and async views are both supported; a
+    refused call gets 429 `rate_limited` with `Retry-After` and never reaches
+    the view.
     """
 
+    def counted(request: HttpRequest) -> bool:
+        return methods is None or request.method in methods
+
     def wrap(view: View) -> View:
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def ainner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+                if counted(request):
+                    key = await sync_to_async(_key)(request, by)
+                    wait = await sync_to_async(hit)(scope, key, limit())
+                    if wait is not None:
+                        return _refusal(scope, wait)
+                response: HttpResponse = await view(request, *args, **kwargs)
+                return response
+
+            return ainner
+
         @functools.wraps(view)
         def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            user = getattr(request, "user", None)
-            if by == "user" and user is not None and user.is_authenticated:
-                key = f"user:{user.pk}"
-            else:
-                key = f"ip:{client_ip(request)}"
-            wait = hit(scope, key, limit())
-            if wait is not None:
-                from gameserver import metrics
-
-                metrics.HTTP_RATE_LIMITED.labels(scope).inc()
-                response = error_response(
-                    429, "rate_limited", f"too many requests; try again in {math.ceil(wait)} s"
-                )
-                response["Retry-After"] = str(max(1, math.ceil(wait)))
-                return response
+            if counted(request):
+                wait = hit(scope, _key(request, by), limit())
+                if wait is not None:
+                    return _refusal(scope, wait)
             return view(request, *args, **kwargs)
 
         return inner

@@ -6,6 +6,7 @@ from lobby import accounts, views
 
 urlpatterns = [
     path("session/guest", accounts.guest_session),
+    path("session/logout", accounts.logout_session),
     path("session", accounts.me),
     path("rooms", views.rooms_view),
     path("matchmake", views.matchmake),

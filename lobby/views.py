@@ -3,7 +3,8 @@
 Every bad input is answered `4xx {"error": {"code", "message"}}` through
 `lobby.http.api` / `parse_body` / `ApiError`; nothing here answers 500.
 Cookie-authenticated POSTs need the CSRF token; bearer-token requests do not
-(`BearerTokenMiddleware`).
+(`BearerTokenMiddleware`). Every POST is rate limited per user
+(lobby/ratelimit.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, model_validator
 
@@ -86,10 +88,38 @@ def _room_answer(room: Room) -> dict[str, Any]:
     }
 
 
+def _create_room_capped(user: User, body: CreateRoomRequest) -> Room:
+    """`rooms.create_room` unless `user` already has MAX_OPEN_ROOMS_PER_USER open rooms.
+
+    The user's row is locked while counting, so concurrent requests of one
+    user cannot both pass the cap. Closed rooms do not count.
+    """
+    cap = settings.ARENA.max_open_rooms_per_user
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        open_rooms = Room.objects.filter(created_by=user, closed_at__isnull=True).count()
+        if open_rooms >= cap:
+            raise ApiError(
+                409, "too_many_open_rooms",
+                f"you already have {open_rooms} open rooms, the most one player may have "
+                f"({cap}); a room closes once it has been empty for a while",
+            )
+        try:
+            return rooms.create_room(user, body.name, body.max_players, body.private)
+        except rooms.RoomError as exc:
+            raise _room_error(exc) from None
+
+
+@rate_limit("create_room", lambda: settings.ARENA.create_room_rate_per_minute, by="user",
+            methods=("POST",))
 @api("GET", "POST")
 def rooms_view(request: HttpRequest) -> HttpResponse:
     """GET /api/rooms → {"rooms": [...]} (open public rooms);
-    POST /api/rooms {"name"?, "max_players"?, "private"?} → 201 {"room", "invite", "invite_url"}."""
+    POST /api/rooms {"name"?, "max_players"?, "private"?} → 201 {"room", "invite", "invite_url"}.
+
+    POST: at most CREATE_ROOM_RATE_PER_MINUTE per user (429 `rate_limited`),
+    and at most MAX_OPEN_ROOMS_PER_USER open rooms per creator (409
+    `too_many_open_rooms`)."""
     if request.method == "GET":
         return JsonResponse({"rooms": rooms.public_rooms()})
     if not request.user.is_authenticated:
@@ -97,10 +127,7 @@ def rooms_view(request: HttpRequest) -> HttpResponse:
     body = parse_body(request, CreateRoomRequest)
     if body.name is not None and not rooms.valid_name(body.name):
         raise ApiError(400, "invalid", "name: 1-64 characters of A-Z a-z 0-9 _ -")
-    try:
-        room = rooms.create_room(_user(request), body.name, body.max_players, body.private)
-    except rooms.RoomError as exc:
-        raise _room_error(exc) from None
+    room = _create_room_capped(_user(request), body)
     return JsonResponse(_room_answer(room), status=201)
 
 
@@ -176,6 +203,8 @@ class ReadRequest(BaseModel):
         return self
 
 
+@rate_limit("notifications_read",
+            lambda: settings.ARENA.notifications_read_rate_per_minute, by="user")
 @api("POST", login=True)
 def notification_read(request: HttpRequest) -> HttpResponse:
     """POST /api/notifications/read {"ids": [...]} | {"all": true} → {"updated", "unread"}."""

@@ -44,6 +44,9 @@ def test_defaults_suit_a_laptop(clean_env: pytest.MonkeyPatch) -> None:
         ("SECRET_KEY", "short"),
         ("MAX_FRAME_BYTES", "1"),
         ("LOG_FORMAT", "xml"),
+        ("TRUSTED_PROXIES", "127.0.0.1/32,nginx"),
+        ("MAX_OPEN_ROOMS_PER_USER", "0"),
+        ("CREATE_ROOM_RATE_PER_MINUTE", "many"),
     ],
 )
 def test_bad_value_names_the_variable(clean_env: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -93,3 +96,11 @@ def test_every_setting_is_documented_for_operators() -> None:
     missing = [name.upper() for name in conf.ServerConfig.model_fields
                if name.upper() not in operations]
     assert not missing, f"docs/operations.md does not list {missing}"
+
+
+def test_trusted_proxies_are_empty_by_default_and_parse(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.delenv("TRUSTED_PROXIES", raising=False)
+    assert conf.load().trusted_proxy_networks == []
+    clean_env.setenv("TRUSTED_PROXIES", "127.0.0.1/32, ::1/128,10.0.0.0/8")
+    assert [str(n) for n in conf.load().trusted_proxy_networks] == [
+        "127.0.0.1/32", "::1/128", "10.0.0.0/8"]

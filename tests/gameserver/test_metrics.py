@@ -76,6 +76,30 @@ async def test_allowed_networks_are_configurable(arena: Any) -> None:
     assert (await scrape()).status_code == 200
 
 
+async def test_a_request_through_a_trusted_proxy_needs_the_token(arena: Any) -> None:
+    """A proxy on loopback must not lend its allowed address to the clients behind it."""
+    arena(metrics_token=TOKEN, trusted_proxies="127.0.0.1/32")
+    for forwarded_for in ("127.0.0.1", "203.0.113.5"):
+        answer = await AsyncClient().get("/metrics", headers={"X-Forwarded-For": forwarded_for})
+        assert answer.status_code == 403, forwarded_for
+        assert answer.json()["error"]["code"] == "forbidden"
+    with_token = await AsyncClient().get(
+        "/metrics", headers={"X-Forwarded-For": "203.0.113.5", "Authorization": f"Bearer {TOKEN}"}
+    )
+    assert with_token.status_code == 200
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded", "X-Real-IP"])
+async def test_forwarding_headers_from_an_untrusted_proxy_also_cost_network_trust(
+    arena: Any, header: str
+) -> None:
+    """Without TRUSTED_PROXIES a proxy is just a loopback peer: its headers still give it away."""
+    arena(trusted_proxies="")
+    assert (await scrape()).status_code == 200, "a direct scrape from loopback is allowed"
+    answer = await AsyncClient().get("/metrics", headers={header: "for=203.0.113.5"})
+    assert answer.status_code == 403
+
+
 async def test_a_live_room_shows_up_by_phase_and_labels_stay_bounded() -> None:
     user_id, token = await new_guest("metric")
     client = GameClient("metrics-room-xyz", token)

@@ -133,3 +133,26 @@ async def test_actions_need_the_csrf_token() -> None:
 async def test_actions_are_post_only() -> None:
     client = await staff_client()
     assert (await client.get("/staff/rooms/kick")).status_code == 405
+
+
+async def test_actions_are_rate_limited_per_staff_user(settings: Any) -> None:
+    settings.ARENA = settings.ARENA.model_copy(update={"staff_action_rate_per_minute": 2})
+    client = await staff_client()
+    json_accept = {"Accept": "application/json"}
+    answers = [await client.post("/staff/rooms/announce", {"text": "hi"}, headers=json_accept)
+               for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json()["error"]["code"] == "rate_limited"
+    assert int(answers[2]["Retry-After"]) >= 1
+
+
+async def test_admin_login_posts_are_rate_limited_per_client_address(settings: Any) -> None:
+    settings.ARENA = settings.ARENA.model_copy(update={"admin_login_rate_per_minute": 2})
+    await make_user("admin-user", staff=True)
+    client = AsyncClient()
+    form = {"username": "admin-user", "password": "wrong", "next": "/admin/"}
+    statuses = [(await client.post("/admin/login/", form)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429], "two wrong passwords re-show the form, then 429"
+    right = await client.post("/admin/login/", {**form, "password": "pw-for-tests-only"})
+    assert right.status_code == 429, "past the budget even the right password waits"
+    assert (await client.get("/admin/login/")).status_code == 200, "viewing the form is free"
