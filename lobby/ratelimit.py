@@ -4,7 +4,7 @@ Sockets: each connection has a `TokenBucket` (game and lobby consumers).
 
 HTTP:
 
-A fixed one-minute window per (scope, key): the key is the client's IP for
+A sliding one-minute window per (scope, key) (`hit`): the key is the client's IP for
 calls made before login (guest creation, admin login) and the user's id
 after it (matchmaking, room creation, notifications, logout, staff actions).
 The client IP is `lobby.client_address`'s answer, so behind a trusted proxy
@@ -59,22 +59,47 @@ class TokenBucket:
 View = Callable[..., HttpResponse]
 
 
-def hit(scope: str, key: str, limit: int, window: int = WINDOW_SECONDS) -> float | None:
-    """Count one call; None if it is within `limit` per `window`, else seconds to wait."""
-    now = time.time()
+def hit(
+    scope: str, key: str, limit: int, window: int = WINDOW_SECONDS, *, now: float | None = None
+) -> float | None:
+    """Count one call; None if it is within `limit` per `window`, else seconds to wait.
+
+    A sliding window: calls are counted per fixed window (one atomic cache
+    increment), and the previous window's count is weighted by the share of
+    it that still lies within the last `window` seconds. So a burst that
+    straddles a window boundary gets no fresh budget, unlike a fixed window.
+    Refused calls count too: a client that keeps hammering stays refused.
+    `now` (Unix seconds) defaults to the clock.
+    """
+    now = time.time() if now is None else now
     bucket = int(now // window)
-    cache_key = f"ratelimit:{scope}:{key}:{bucket}"
-    if cache.add(cache_key, 1, timeout=window + 1):
-        count = 1
-    else:
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # expired between add and incr: a new window
-            cache.add(cache_key, 1, timeout=window + 1)
-            count = 1
-    if count <= limit:
+    elapsed = now / window - bucket  # share of the current window gone, in [0, 1)
+    count = _incr(f"ratelimit:{scope}:{key}:{bucket}", 2 * window + 1)
+    previous = cache.get(f"ratelimit:{scope}:{key}:{bucket - 1}", 0)
+    if count + previous * (1 - elapsed) <= limit:
         return None
-    return (bucket + 1) * window - now
+    return _wait(count, previous, elapsed, limit) * window
+
+
+def _incr(cache_key: str, timeout: int) -> int:
+    if cache.add(cache_key, 1, timeout=timeout):
+        return 1
+    try:
+        return int(cache.incr(cache_key))
+    except ValueError:  # expired between add and incr
+        cache.add(cache_key, 1, timeout=timeout)
+        return 1
+
+
+def _wait(count: int, previous: int, elapsed: float, limit: int) -> float:
+    """Windows to wait until one more call fits (the estimate for it <= limit)."""
+    if count + 1 <= limit:
+        # Within this window, once enough of the previous one has slid out.
+        share = 1 - (limit - count - 1) / previous if previous else 0.0
+        return max(share - elapsed, 0.0)
+    # In the next window this one's calls are the weighted previous ones.
+    share = 1 - (limit - 1) / count if count else 0.0
+    return (1 - elapsed) + max(share, 0.0)
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -59,13 +59,6 @@ def request(
         conn.close()
 
 
-def at_window_start() -> None:
-    """Rate limits count in fixed one-minute windows: do not start a count near a boundary."""
-    left = 60 - time.time() % 60
-    if left < 15:
-        time.sleep(left + 0.2)
-
-
 @pytest.fixture(scope="module")
 def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
@@ -113,7 +106,6 @@ def guest(front: Front, source: str, forwarded_for: str | None = None) -> int:
 def test_a_spoofed_forwarded_for_buys_no_budget_and_each_address_has_its_own(
     front: Front,
 ) -> None:
-    at_window_start()
     spent = [guest(front, "127.0.0.2") for _ in range(GUEST_BUDGET)]
     assert spent == [201] * GUEST_BUDGET
     # The client writes X-Forwarded-For itself: nginx appends its real address,
@@ -168,7 +160,6 @@ def test_metrics_through_nginx_need_the_token(front: Front) -> None:
 
 def test_x_forwarded_for_straight_to_the_backend_is_ignored(front: Front) -> None:
     """Only nginx's address is trusted: another local peer cannot name a client."""
-    at_window_start()
     spent = [request(front.backend.port, "POST", "/api/session/guest", {"name": "px"},
                      source="127.0.0.6", headers={"X-Forwarded-For": f"10.9.9.{i}"})[0]
              for i in range(GUEST_BUDGET + 1)]
