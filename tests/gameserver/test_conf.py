@@ -93,3 +93,17 @@ def test_every_setting_is_documented_for_operators() -> None:
     missing = [name.upper() for name in conf.ServerConfig.model_fields
                if name.upper() not in operations]
     assert not missing, f"docs/operations.md does not list {missing}"
+
+
+def test_lease_renewal_must_fit_twice_in_the_ttl(clean_env: pytest.MonkeyPatch) -> None:
+    config = conf.load()
+    assert config.lease_ttl_seconds == 1.5 and config.lease_renew_seconds == 0.5
+    clean_env.setenv("LEASE_TTL_SECONDS", "1")
+    clean_env.setenv("LEASE_RENEW_SECONDS", "0.6")
+    with pytest.raises(conf.ConfigError, match="LEASE_RENEW_SECONDS"):
+        conf.load()
+    clean_env.setenv("LEASE_RENEW_SECONDS", "0.3")
+    assert conf.load().lease_renew_seconds == 0.3
+    clean_env.setenv("LEASE_TTL_SECONDS", "0")
+    with pytest.raises(conf.ConfigError, match="LEASE_TTL_SECONDS"):
+        conf.load()
