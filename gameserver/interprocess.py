@@ -86,6 +86,7 @@ class Leave(_Message):
 
     type: Literal["room.leave"] = "room.leave"
     user_id: UserId
+    origin: Channel
 
 
 class Input(_Message):
@@ -113,6 +114,7 @@ class Unwatch(_Message):
 
     type: Literal["room.unwatch"] = "room.unwatch"
     user_id: UserId
+    origin: Channel
 
 
 class Subscribe(_Message):

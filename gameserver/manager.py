@@ -94,6 +94,10 @@ class RoomManager:
         self._drops: Counter[str] = Counter()
         self._drop_logged: dict[str, float] = {}
         self._orphans_seen: dict[str, float] = {}
+        self._via: dict[str, dict[str, Counter[int]]] = {}
+        """Per owned room, per other process: its players' socket counts (0: spectators)."""
+        self._silent: dict[str, float] = {}
+        """Processes with sockets in our rooms whose heartbeat is missing, since when."""
         self._next_sweep = 0.0
 
     @property
@@ -113,6 +117,10 @@ class RoomManager:
             receive_forever(self.layer, self.channel, self.receive), name="hub-receiver"
         ))
         if self.distributed:
+            try:
+                await self.ownership.heartbeat(self.channel)
+            except RedisError:
+                logger.warning("could not announce this process in Redis (retrying)")
             self._tasks.append(loop.create_task(self._lease_loop(), name="room-leases"))
         else:
             await self._reset_lobby()
@@ -158,13 +166,14 @@ class RoomManager:
             else:
                 engine.leave(conn.user_id)
         elif room in self.owners:
+            assert self.channel is not None
             gone: msg.ToOwner = (
-                msg.Unwatch(room=room, user_id=conn.user_id) if conn.spectator
-                else msg.Leave(room=room, user_id=conn.user_id)
+                msg.Unwatch(room=room, user_id=conn.user_id, origin=self.channel)
+                if conn.spectator
+                else msg.Leave(room=room, user_id=conn.user_id, origin=self.channel)
             )
             await self._to_owner(room, gone)
             if room not in self.hubs:
-                assert self.channel is not None
                 await self._to_owner(room, msg.Unsubscribe(room=room, origin=self.channel))
                 self.owners.pop(room, None)
 
@@ -251,6 +260,7 @@ class RoomManager:
         self.owners.pop(room, None)
         self._ownerless.pop(room, None)
         self._fences.pop(room, None)
+        self._via.pop(room, None)
         metrics.observe_engines(self.engines.values())
         engine.start()
         return engine
@@ -379,12 +389,29 @@ class RoomManager:
             logger.warning("dropped %d message(s) from other processes (%s); latest: %s",
                            count, reason, detail[:200])
 
+    def _count_via(self, message: msg.Message) -> None:
+        """Keep, per owned room, which sockets each other process holds in it."""
+        if isinstance(message, msg.Join | msg.Leave):
+            key = message.user_id
+        elif isinstance(message, msg.Watch | msg.Unwatch):
+            key = 0
+        else:
+            return
+        counts = self._via.setdefault(message.room, {}).setdefault(message.origin, Counter())
+        if isinstance(message, msg.Join | msg.Watch):
+            counts[key] += 1
+        elif counts[key] > 1:
+            counts[key] -= 1
+        else:
+            counts.pop(key, None)
+
     async def _dispatch(self, message: msg.Message) -> None:
         room = message.room
         engine = self.engines.get(room)
         if message.type in msg.OWNER_TYPES:
             if engine is not None:
                 _OWNER_MESSAGES[message.type](engine, message)
+                self._count_via(message)
             return
         hub = self.hubs.get(room)
         if isinstance(message, msg.Owner):
@@ -477,6 +504,7 @@ class RoomManager:
         """Renew owned leases, checkpoint, follow owner changes, sweep dead rooms."""
         assert self.channel is not None
         ttl = self.config.lease_ttl_seconds
+        await self.ownership.heartbeat(self.channel)
         for room, engine in list(self.engines.items()):
             sent = time.monotonic()
             token = await self.ownership.renew(room, self.channel, engine.lease_token)
@@ -503,9 +531,46 @@ class RoomManager:
             seen = self._ownerless[room] = self._ownerless.get(room, 0) + 1
             if seen >= 2 or self.owners.get(room) is None:
                 await self._take_over(room)
+        await self._release_dead_processes(now)
         if now >= self._next_sweep:
             self._next_sweep = now + ttl
             await self._sweep_orphans(now)
+
+    async def _release_dead_processes(self, now: float) -> None:
+        """Players connected through a process that died leave our rooms (grace starts).
+
+        A process's heartbeat key expires one lease TTL after it stops; it is
+        judged dead only once the key has stayed absent for another TTL (a
+        Redis restart loses every key until each process's next round).
+        """
+        for room in [r for r in self._via if r not in self.engines]:
+            del self._via[room]
+        origins = sorted({o for via in self._via.values() for o in via})
+        alive = await self.ownership.alive(origins)
+        for origin in list(self._silent):
+            if origin in alive or origin not in origins:
+                del self._silent[origin]
+        for origin in origins:
+            if origin in alive:
+                continue
+            since = self._silent.setdefault(origin, now)
+            if now - since < self.config.lease_ttl_seconds:
+                continue
+            del self._silent[origin]
+            for room, via in self._via.items():
+                counts = via.pop(origin, None)
+                engine = self.engines.get(room)
+                if not counts or engine is None:
+                    continue
+                logger.warning("room %s: process %s is gone; its %d socket(s) left the room",
+                               room, origin, sum(counts.values()), extra={"room": room})
+                engine.subscribers.discard(origin)
+                for user_id, sockets in counts.items():
+                    for _ in range(sockets):
+                        if user_id:
+                            engine.leave(user_id)
+                        else:
+                            engine.spectators = max(0, engine.spectators - 1)
 
     async def _step_down(self, room: str, engine: RoomEngine) -> None:
         """Our lease on `room` is gone for good: stop its engine, follow the new owner."""

@@ -16,6 +16,10 @@ With Redis, `RedisOwnership` keeps, per room,
 - `arena:ckpt:<room>` = a hash `{token, data}`: the engine's latest
   checkpoint and the token of the owner that wrote it, read by whoever
   takes the lease next;
+- `arena:proc:<channel>` = present while the process with that hub channel
+  lives (refreshed every renewal round, expires with the lease TTL): a
+  room's owner releases the seats of players who were connected through a
+  process that died (`alive`);
 - `arena:engines` = the set of rooms whose engine has started and not been
   closed cleanly. A member whose lease is absent is a room whose engine
   died with its process: the room list hides it (`RoomLiveness`) and a live
@@ -132,6 +136,8 @@ class Ownership(Protocol):
     async def load_checkpoint(self, room: str) -> bytes | None: ...
     async def forget(self, room: str) -> None: ...
     async def orphans(self, limit: int) -> list[str]: ...
+    async def heartbeat(self, channel: str) -> None: ...
+    async def alive(self, channels: list[str]) -> set[str]: ...
 
 
 class LocalOwnership:
@@ -165,6 +171,12 @@ class LocalOwnership:
 
     async def orphans(self, limit: int) -> list[str]:
         return []
+
+    async def heartbeat(self, channel: str) -> None:
+        return None
+
+    async def alive(self, channels: list[str]) -> set[str]:
+        return set(channels)
 
 
 class RedisOwnership:
@@ -230,6 +242,17 @@ class RedisOwnership:
         """The room was closed cleanly: no checkpoint to resume, no engine to look for."""
         await self.redis.delete(checkpoint_key(room))
         await self.redis.srem(ENGINES_KEY, room)
+
+    async def heartbeat(self, channel: str) -> None:
+        """This process (hub channel `channel`) is alive for one more lease TTL."""
+        await self.redis.set(f"arena:proc:{channel}", 1, px=self.lease_ms)
+
+    async def alive(self, channels: list[str]) -> set[str]:
+        """The processes among `channels` whose heartbeat has not expired."""
+        if not channels:
+            return set()
+        values = await self.redis.mget([f"arena:proc:{c}" for c in channels])
+        return {c for c, v in zip(channels, values, strict=True) if v is not None}
 
     async def orphans(self, limit: int) -> list[str]:
         """Up to `limit` rooms whose engine started, was never closed, and has no lease now."""

@@ -272,3 +272,24 @@ async def test_after_the_whole_cluster_is_killed_no_phantom_room_is_listed(
     store = redis.Redis.from_url(redis_server.url)
     assert not any(store.sismember("arena:engines", name) for name in rooms)
     await starter.ws.close()
+
+
+async def test_players_of_a_killed_process_leave_a_room_owned_elsewhere(
+    cluster: Callable[..., list[LiveServer]],
+) -> None:
+    owner, other = cluster(2, RECONNECT_GRACE_SECONDS="1")
+    room = room_name()
+    a = await join(owner, room, "stays")
+    await a.until(lambda: a.state is not None)
+    b = await join(other, room, "vanishes")
+    await a.until(lambda: a.state is not None and b.user_id in a.state["players"])
+    assert listed(owner)[room] == 2
+    assert other.process is not None
+    other.process.kill()
+    other.process.wait(10)
+    # The owner learns that the process is gone (its heartbeat expired), the
+    # player's grace period runs out, the seat is freed: match and list agree.
+    await a.until(lambda: a.state is not None and b.user_id not in a.state["players"], 15)
+    assert a.user_id in a.state["players"]  # type: ignore[index]
+    await poll(lambda: listed(owner).get(room) == 1, 5, "the list to show one player")
+    await a.ws.close()
