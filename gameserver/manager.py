@@ -750,10 +750,20 @@ class RoomManager:
             await history.arecord_match(room, data["duration_s"], data["results"])
 
     async def _engine_closed(self, engine: RoomEngine, reason: str) -> None:
+        """A room's engine stopped: close the room everywhere, unless we may not own it.
 
+        An engine whose lease lapsed (another process may run the room now)
+        closes only here: the room's sockets, checkpoint, lease and row are
+        the current owner's, or the dead-room sweep's if there is none.
+        """
         if self.engines.get(engine.name) is engine:
             del self.engines[engine.name]
         metrics.observe_engines(self.engines.values())
+        if self.distributed and engine.lease_lapsed():
+            logger.warning("room %s: stopped (%s) without a valid lease; not closing it "
+                           "for other processes", engine.name, reason,
+                           extra={"room": engine.name})
+            return
         code = CLOSE_ROOM_GONE if reason != "failed" else 1011
         notice = protocol.error(
             "room_closed" if reason != "failed" else "room_failed",
