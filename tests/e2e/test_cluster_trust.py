@@ -63,9 +63,11 @@ async def poll(check: Callable[[], bool], timeout: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def read_forever(player: Player) -> None:
-    """Keep applying the player's frames (snapshot ticks land in `player.ticks`)."""
-    while True:
+async def read_forever(player: Player, seconds: float = 60) -> None:
+    """Apply the player's frames until cancelled, closed or `seconds` have passed
+    (snapshot ticks land in `player.ticks`)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
             await asyncio.wait_for(player.frame(), 0.5)
         except TimeoutError:
@@ -204,16 +206,14 @@ async def test_a_sigstopped_owner_never_ticks_the_room_again_after_sigcont(
 # Phantom rooms ------------------------------------------------------------------------------------
 
 
-def lobby_rooms_frame(server: LiveServer, token: str) -> list[dict[str, Any]]:
-    async def read() -> list[dict[str, Any]]:
-        async with connect(f"{server.ws_url}/ws/lobby/?token={token}") as ws:
-            for _ in range(10):
-                frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
-                if frame["type"] == "rooms":
-                    return list(frame["rooms"])
-        raise AssertionError("no rooms frame")
-
-    return asyncio.run(read())
+async def lobby_rooms_frame(server: LiveServer, token: str) -> list[dict[str, Any]]:
+    """The `rooms` frame a new lobby socket gets on `server`."""
+    async with connect(f"{server.ws_url}/ws/lobby/?token={token}") as ws:
+        for _ in range(10):
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            if frame["type"] == "rooms":
+                return list(frame["rooms"])
+    raise AssertionError("no rooms frame")
 
 
 def listed(server: LiveServer) -> dict[str, int]:
@@ -250,7 +250,7 @@ async def test_after_the_whole_cluster_is_killed_no_phantom_room_is_listed(
                "the dead rooms to leave GET /api/rooms")
     assert not set(rooms) & set(listed(fresh[1]))
     _, token = new_guest(fresh[1], "watcher")
-    frame = await asyncio.to_thread(lobby_rooms_frame, fresh[1], token)
+    frame = await lobby_rooms_frame(fresh[1], token)
     assert not set(rooms) & {room["name"] for room in frame}, frame
     # The fresh processes, which served nothing but HTTP and lobby sockets, close
     # the dead rooms' rows and free the seats the dead processes' players held.
