@@ -25,3 +25,19 @@ class GameserverConfig(AppConfig):
         # Every stored chat line, lobby or room, whoever stores it.
         post_save.connect(_count_chat, sender="lobby.ChatMessage", weak=False,
                           dispatch_uid="arena-chat-metric")
+        install_dead_rooms_check()
+
+
+def install_dead_rooms_check() -> None:
+    """With Redis, the room list leaves out rooms whose engine died (lobby can't ask Redis).
+
+    `lobby.rooms.public_rooms` then hides every room that `arena:engines`
+    names and that has no lease: no live process runs it (gameserver/ownership.py).
+    """
+    from django.conf import settings
+
+    from gameserver.ownership import RoomLiveness
+    from lobby import rooms
+
+    urls = settings.ARENA.redis_urls
+    rooms.set_dead_rooms_check(RoomLiveness(urls[0]).dead if urls else None)

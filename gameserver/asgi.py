@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -12,6 +13,7 @@ django_asgi_app = get_asgi_application()
 
 # Imported after Django is set up: they load models.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from gameserver import routing  # noqa: E402
 from gameserver.logs import ClientAddressMiddleware  # noqa: E402
@@ -26,9 +28,32 @@ SERVER_GC_THRESHOLDS = (20_000, 20, 20)
 gc.set_threshold(*SERVER_GC_THRESHOLDS)
 gc.freeze()
 
-application = ClientAddressMiddleware(ProtocolTypeRouter(
+
+class StartRuntimeFirst:
+    """With Redis, start this process's room runtime on its first request of any kind.
+
+    The runtime (gameserver.manager) otherwise starts with the first game
+    socket; its lease rounds also close rooms whose engine died with another
+    process and free their seats (docs/scaling.md), which a process serving
+    only HTTP and lobby sockets must do too. Without Redis nothing changes:
+    a single process resets the room list when its first game socket starts it.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.enabled = bool(settings.ARENA.redis_urls)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self.enabled and scope["type"] in {"http", "websocket"}:
+            from gameserver.manager import get_manager
+
+            await get_manager().start()
+        await self.app(scope, receive, send)
+
+
+application = ClientAddressMiddleware(StartRuntimeFirst(ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": socket_stack(URLRouter(routing.websocket_urlpatterns)),
     }
-))
+)))

@@ -49,6 +49,12 @@ class ServerConfig(BaseSettings):
     arena_fanout: Literal["hub", "textbook"] = "hub"
     checkpoint_seconds: float = Field(default=1.0, gt=0, le=60)
 
+    # Room leases in Redis (gameserver/ownership.py, docs/scaling.md).
+    lease_ttl_seconds: float = Field(default=1.5, ge=0.2, le=60)
+    """A room's lease expires this long after its owner's last renewal (failover time)."""
+    lease_renew_seconds: float = Field(default=0.5, ge=0.05, le=30)
+    """How often an owner renews its leases; at most half of LEASE_TTL_SECONDS."""
+
     # Per-connection limits.
     max_frame_bytes: int = Field(default=4096, ge=64, le=1_048_576)
     max_frames_per_second: int = Field(default=60, ge=1, le=10_000)
@@ -171,6 +177,12 @@ class ServerConfig(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _lease_renewed_in_time(self) -> ServerConfig:
+        if self.lease_renew_seconds > self.lease_ttl_seconds / 2:
+            raise ValueError("LEASE_RENEW_SECONDS must be at most half of LEASE_TTL_SECONDS")
+        return self
+
+    @model_validator(mode="after")
     def _presence_outlives_heartbeat(self) -> ServerConfig:
         if self.presence_ttl_seconds <= self.presence_heartbeat_seconds:
             raise ValueError("PRESENCE_TTL_SECONDS must exceed PRESENCE_HEARTBEAT_SECONDS")
@@ -202,7 +214,7 @@ def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         loc = [str(part) for part in item["loc"]]
-        name = loc[0].upper() if loc else "TICK_RATE/SNAPSHOT_RATE"
+        name = loc[0].upper() if loc else "settings"
         raw = os.environ.get(name)
         secret = name in {"SECRET_KEY", "METRICS_TOKEN"}
         shown = "" if raw is None or secret else f"={raw!r}"

@@ -14,10 +14,10 @@ full snapshot (the hub asks the engine for one), so every client's first
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from gameserver import metrics
 from gameserver.connection import Connection
+from gameserver.interprocess import Snapshot
 from lobby.transport import websocket_frame
 
 
@@ -59,11 +59,9 @@ class RoomHub:
                 return conn
         return None
 
-    async def on_snapshot(self, message: dict[str, Any]) -> None:
+    async def on_snapshot(self, message: Snapshot) -> None:
         """Deliver one snapshot message: `delta` to the active, `full` to the joining."""
-        events: bytes | None = message.get("events")
-        delta: bytes = message["delta"]
-        full: bytes | None = message.get("full")
+        events, delta, full = message.events, message.delta, message.full
         # Framed once here, then the same bytes go to every socket.
         events_frame = websocket_frame(events) if events is not None else None
         delta_frame = websocket_frame(delta)

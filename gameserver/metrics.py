@@ -68,7 +68,23 @@ CHAT_MESSAGES = Counter(
 HTTP_RATE_LIMITED = Counter(
     "arena_http_rate_limited_total", "HTTP API calls refused with 429", ["scope"]
 )
+CLUSTER_DROPPED = Counter(
+    "arena_cluster_messages_dropped_total",
+    "Messages from other server processes dropped (malformed, unknown type, stale owner)",
+    ["reason"],
+)
+LEASE_LAPSES = Counter(
+    "arena_lease_lapses_total", "Rooms paused because their lease was not renewed in time"
+)
+CHECKPOINTS_REFUSED = Counter(
+    "arena_checkpoints_refused_total", "Checkpoint writes refused: a newer owner holds the room"
+)
+ORPHANS_CLOSED = Counter(
+    "arena_orphan_rooms_closed_total", "Rooms closed because their engine died with its process"
+)
 
+for _reason in ("unknown_type", "invalid", "stale_owner"):  # interprocess.DROP_REASONS
+    CLUSTER_DROPPED.labels(_reason)
 for _phase in PHASES:  # export every phase from the start, at 0
     ROOMS_BY_PHASE.labels(_phase)
 for _role in ("player", "spectator"):

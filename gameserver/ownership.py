@@ -1,19 +1,35 @@
-"""Which process runs each room's engine: expiring leases and checkpoints.
+"""Which process runs each room's engine: expiring leases with fencing tokens, checkpoints.
 
 With one process (no REDIS_URL) this process owns every room: `LocalOwnership`.
 With Redis, `RedisOwnership` keeps, per room,
 
 - `arena:lease:<room>` = the owner's hub channel name, set with NX and a TTL
-  (`LEASE_MS`); the owner renews it every `LEASE_MS / 3` with a
-  compare-and-extend script, so a process that dies (kill -9) loses it
-  within `LEASE_MS`, and two processes racing to create a room end with
-  exactly one owner;
-- `arena:ckpt:<room>` = the engine's latest checkpoint, written by the owner
-  every `checkpoint_seconds` and at hand-over, read by whoever takes the
-  lease next.
+  (`LEASE_TTL_SECONDS`); the owner renews it every `LEASE_RENEW_SECONDS`, so
+  a process that dies (kill -9) loses it within the TTL, and two processes
+  racing to create a room end with exactly one owner;
+- `arena:fence:<room>` = the room's fencing counter, incremented (atomically,
+  in the same script as the `SET NX`) on every acquisition: each owner holds
+  a token larger than every earlier owner's. Renewal and checkpoint writes
+  are compare-and-set scripts that refuse a token older than the counter, so
+  a process that lost its lease (stalled, SIGSTOPped) can neither extend it
+  nor overwrite the new owner's checkpoint;
+- `arena:ckpt:<room>` = a hash `{token, data}`: the engine's latest
+  checkpoint and the token of the owner that wrote it, read by whoever
+  takes the lease next;
+- `arena:proc:<channel>` = present while the process with that hub channel
+  lives (refreshed every renewal round, expires with the lease TTL): a
+  room's owner releases the seats of players who were connected through a
+  process that died (`alive`);
+- `arena:engines` = the set of rooms whose engine has started and not been
+  closed cleanly. A member whose lease is absent is a room whose engine
+  died with its process: the room list hides it (`RoomLiveness`) and a live
+  process closes it (`RoomManager`'s sweep, `claim_orphan`).
 
 The owner id is the owner's channel-layer channel, so any process can send
-the owner inputs and joins directly.
+the owner inputs and joins directly. The runtime never trusts Redis alone to
+stop a stale owner: it also stops ticking a room by itself once its last
+successful renewal is older than the TTL (gameserver/room.py,
+`RoomEngine.lease_deadline`).
 """
 
 from __future__ import annotations
@@ -21,38 +37,107 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+import redis
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
-LEASE_MS = 1500
 CHECKPOINT_TTL_MS = 10 * 60 * 1000
+FENCE_TTL_MS = 24 * 3600 * 1000
+"""A room's fencing counter outlives any lease by far; it is refreshed on every acquisition."""
+ENGINES_KEY = "arena:engines"
 
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('pexpire', KEYS[1], ARGV[2])
+_ACQUIRE = """
+if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return 0
 end
-return 0
+local token = redis.call('incr', KEYS[2])
+redis.call('pexpire', KEYS[2], ARGV[3])
+redis.call('sadd', KEYS[3], ARGV[4])
+return token
+"""
+# Extend our lease; or, when it expired and nobody took the room since (the
+# counter still holds our token, or Redis lost it all in a restart), take it
+# again with a new token. 0: someone else holds or held it: step down.
+_RENEW = """
+local holder = redis.call('get', KEYS[1])
+local fence = redis.call('get', KEYS[2])
+if holder == ARGV[1] and fence == ARGV[3] then
+    redis.call('pexpire', KEYS[1], ARGV[2])
+    return tonumber(ARGV[3])
+end
+if holder or (fence and fence ~= ARGV[3]) then
+    return 0
+end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local token = redis.call('incr', KEYS[2])
+redis.call('pexpire', KEYS[2], ARGV[4])
+redis.call('sadd', KEYS[3], ARGV[5])
+return token
 """
 _RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
+if redis.call('get', KEYS[1]) == ARGV[1] and redis.call('get', KEYS[2]) == ARGV[2] then
     return redis.call('del', KEYS[1])
 end
 return 0
 """
+_CHECKPOINT = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then
+    return 0
+end
+redis.call('hset', KEYS[2], 'token', ARGV[1], 'data', ARGV[2])
+redis.call('pexpire', KEYS[2], ARGV[3])
+return 1
+"""
+_ORPHANS = """
+local found = {}
+for _, room in ipairs(redis.call('smembers', KEYS[1])) do
+    if redis.call('exists', ARGV[1] .. room) == 0 then
+        found[#found + 1] = room
+        if #found >= tonumber(ARGV[2]) then break end
+    end
+end
+return found
+"""
+_DEAD = """
+local found = {}
+for _, room in ipairs(ARGV) do
+    if redis.call('sismember', KEYS[1], room) == 1
+            and redis.call('exists', 'arena:lease:' .. room) == 0 then
+        found[#found + 1] = room
+    end
+end
+return found
+"""
+
+
+def lease_key(room: str) -> str:
+    return f"arena:lease:{room}"
+
+
+def fence_key(room: str) -> str:
+    return f"arena:fence:{room}"
+
+
+def checkpoint_key(room: str) -> str:
+    return f"arena:ckpt:{room}"
 
 
 class Ownership(Protocol):
     distributed: bool
 
-    async def acquire(self, room: str, owner: str) -> bool: ...
-    async def renew(self, room: str, owner: str) -> bool: ...
-    async def release(self, room: str, owner: str) -> None: ...
+    async def acquire(self, room: str, owner: str) -> int: ...
+    async def renew(self, room: str, owner: str, token: int) -> int: ...
+    async def release(self, room: str, owner: str, token: int) -> None: ...
     async def owner_of(self, room: str) -> str | None: ...
-    async def save_checkpoint(self, room: str, data: bytes) -> None: ...
+    async def fence(self, room: str) -> int: ...
+    async def save_checkpoint(self, room: str, token: int, data: bytes) -> bool: ...
     async def load_checkpoint(self, room: str) -> bytes | None: ...
     async def forget(self, room: str) -> None: ...
+    async def orphans(self, limit: int) -> list[str]: ...
+    async def heartbeat(self, channel: str) -> None: ...
+    async def alive(self, channels: list[str]) -> set[str]: ...
 
 
 class LocalOwnership:
@@ -60,20 +145,23 @@ class LocalOwnership:
 
     distributed = False
 
-    async def acquire(self, room: str, owner: str) -> bool:
-        return True
+    async def acquire(self, room: str, owner: str) -> int:
+        return 1
 
-    async def renew(self, room: str, owner: str) -> bool:
-        return True
+    async def renew(self, room: str, owner: str, token: int) -> int:
+        return token
 
-    async def release(self, room: str, owner: str) -> None:
+    async def release(self, room: str, owner: str, token: int) -> None:
         return None
 
     async def owner_of(self, room: str) -> str | None:
         return None
 
-    async def save_checkpoint(self, room: str, data: bytes) -> None:
-        return None
+    async def fence(self, room: str) -> int:
+        return 1
+
+    async def save_checkpoint(self, room: str, token: int, data: bytes) -> bool:
+        return True
 
     async def load_checkpoint(self, room: str) -> bytes | None:
         return None
@@ -81,9 +169,18 @@ class LocalOwnership:
     async def forget(self, room: str) -> None:
         return None
 
+    async def orphans(self, limit: int) -> list[str]:
+        return []
+
+    async def heartbeat(self, channel: str) -> None:
+        return None
+
+    async def alive(self, channels: list[str]) -> set[str]:
+        return set(channels)
+
 
 class RedisOwnership:
-    """Leases and checkpoints in Redis (see module docstring).
+    """Leases, fencing tokens and checkpoints in Redis (see module docstring).
 
     Every call raises `RedisError` subclasses when Redis is unreachable; the
     manager treats that as "unknown" and retries on its next round.
@@ -91,50 +188,104 @@ class RedisOwnership:
 
     distributed = True
 
-    def __init__(self, url: str, lease_ms: int = LEASE_MS) -> None:
+    def __init__(self, url: str, lease_seconds: float = 1.5) -> None:
         self.redis: Any = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self.lease_ms = lease_ms
+        self.lease_ms = max(1, round(lease_seconds * 1000))
+        self._acquire = self.redis.register_script(_ACQUIRE)
         self._renew = self.redis.register_script(_RENEW)
         self._release = self.redis.register_script(_RELEASE)
+        self._checkpoint = self.redis.register_script(_CHECKPOINT)
+        self._orphans = self.redis.register_script(_ORPHANS)
 
-    @staticmethod
-    def _lease(room: str) -> str:
-        return f"arena:lease:{room}"
+    async def acquire(self, room: str, owner: str) -> int:
+        """Take a free lease: the new fencing token, or 0 if another process holds it."""
+        return int(await self._acquire(
+            keys=[lease_key(room), fence_key(room), ENGINES_KEY],
+            args=[owner, self.lease_ms, FENCE_TTL_MS, room],
+        ))
 
-    @staticmethod
-    def _ckpt(room: str) -> str:
-        return f"arena:ckpt:{room}"
+    async def renew(self, room: str, owner: str, token: int) -> int:
+        """Extend our lease (or re-take it if nobody took it since): the token to hold, or 0."""
+        return int(await self._renew(
+            keys=[lease_key(room), fence_key(room), ENGINES_KEY],
+            args=[owner, self.lease_ms, token, FENCE_TTL_MS, room],
+        ))
 
-    async def acquire(self, room: str, owner: str) -> bool:
-        return bool(await self.redis.set(self._lease(room), owner, nx=True, px=self.lease_ms))
-
-    async def renew(self, room: str, owner: str) -> bool:
-        return bool(await self._renew(keys=[self._lease(room)], args=[owner, self.lease_ms]))
-
-    async def release(self, room: str, owner: str) -> None:
-        await self._release(keys=[self._lease(room)], args=[owner])
+    async def release(self, room: str, owner: str, token: int) -> None:
+        """Give the lease up, if it is still ours with this token."""
+        await self._release(keys=[lease_key(room), fence_key(room)], args=[owner, token])
 
     async def owner_of(self, room: str) -> str | None:
-        value = await self.redis.get(self._lease(room))
+        value = await self.redis.get(lease_key(room))
         return value.decode() if value is not None else None
 
-    async def save_checkpoint(self, room: str, data: bytes) -> None:
-        await self.redis.set(self._ckpt(room), data, px=CHECKPOINT_TTL_MS)
+    async def fence(self, room: str) -> int:
+        """The newest token handed out for `room` (0 if none)."""
+        return int(await self.redis.get(fence_key(room)) or 0)
+
+    async def save_checkpoint(self, room: str, token: int, data: bytes) -> bool:
+        """Store a checkpoint unless a newer owner exists; False if `token` was refused."""
+        return bool(await self._checkpoint(
+            keys=[fence_key(room), checkpoint_key(room)], args=[token, data, CHECKPOINT_TTL_MS]
+        ))
 
     async def load_checkpoint(self, room: str) -> bytes | None:
-        value = await self.redis.get(self._ckpt(room))
+        value = await self.redis.hget(checkpoint_key(room), "data")
         return bytes(value) if value is not None else None
 
+    async def checkpoint_token(self, room: str) -> int | None:
+        """The token of the owner that wrote the stored checkpoint (None: no checkpoint)."""
+        value = await self.redis.hget(checkpoint_key(room), "token")
+        return int(value) if value is not None else None
+
     async def forget(self, room: str) -> None:
-        await self.redis.delete(self._ckpt(room))
+        """The room was closed cleanly: no checkpoint to resume, no engine to look for."""
+        await self.redis.delete(checkpoint_key(room))
+        await self.redis.srem(ENGINES_KEY, room)
+
+    async def heartbeat(self, channel: str) -> None:
+        """This process (hub channel `channel`) is alive for one more lease TTL."""
+        await self.redis.set(f"arena:proc:{channel}", 1, px=self.lease_ms)
+
+    async def alive(self, channels: list[str]) -> set[str]:
+        """The processes among `channels` whose heartbeat has not expired."""
+        if not channels:
+            return set()
+        values = await self.redis.mget([f"arena:proc:{c}" for c in channels])
+        return {c for c, v in zip(channels, values, strict=True) if v is not None}
+
+    async def orphans(self, limit: int) -> list[str]:
+        """Up to `limit` rooms whose engine started, was never closed, and has no lease now."""
+        found = await self._orphans(keys=[ENGINES_KEY], args=["arena:lease:", limit])
+        return [room.decode() if isinstance(room, bytes) else str(room) for room in found]
 
 
-def ownership_for(redis_urls: list[str]) -> Ownership:
+class RoomLiveness:
+    """For the room list (sync code): which listed rooms lost their engine with its process.
+
+    A room is dead when its engine started (it is in `arena:engines`) and its
+    lease is absent: the process that ran it is gone and no process took it
+    over. Installed into `lobby.rooms` by `gameserver.apps`.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.redis: Any = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        self._dead = self.redis.register_script(_DEAD)
+
+    def dead(self, rooms: list[str]) -> set[str]:
+        """The subset of `rooms` whose engine died; raises RedisError if Redis is unreachable."""
+        if not rooms:
+            return set()
+        found = self._dead(keys=[ENGINES_KEY], args=rooms)
+        return {room.decode() if isinstance(room, bytes) else str(room) for room in found}
+
+
+def ownership_for(redis_urls: list[str], lease_seconds: float = 1.5) -> Ownership:
     """Leases live on the first Redis URL (the layer may shard over all of them)."""
     if not redis_urls:
         return LocalOwnership()
-    return RedisOwnership(redis_urls[0])
+    return RedisOwnership(redis_urls[0], lease_seconds)
 
 
-__all__ = ["LEASE_MS", "LocalOwnership", "Ownership", "RedisError", "RedisOwnership",
-           "ownership_for"]
+__all__ = ["LocalOwnership", "Ownership", "RedisError", "RedisOwnership", "RoomLiveness",
+           "checkpoint_key", "fence_key", "lease_key", "ownership_for"]

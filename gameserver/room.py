@@ -6,7 +6,16 @@ fixed rate against a monotonic deadline (drift-free: deadline k is
 shifting every later tick). Every `tick_rate / snapshot_rate` ticks it
 builds the snapshot once, diffs it against the previous one, encodes the
 delta once (and the full snapshot only when some socket waits for one), and
-hands the bytes to `publish`, which `group_send`s them to the room's hubs.
+hands the bytes to `publish` as one `interprocess.Snapshot`, which the
+manager delivers to the room's hubs.
+
+Fencing (with Redis): the manager sets `lease_token` and `lease_deadline`
+(monotonic seconds: the start of the last successful lease renewal plus the
+lease TTL). Each tick first checks the deadline; once it has passed the room
+is paused, neither stepping nor publishing, until the manager renews the
+lease (`renew_lease`) or halts the room because another process took it. So
+a process that was stalled or SIGSTOPped past its lease never ticks a room
+another process may own now, even before it can reach Redis again.
 
 It is created and cancelled by the `RoomManager`, never by a consumer.
 Database work (phase changes for the room list, match results) runs in
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import time
 from collections import deque
@@ -27,10 +37,11 @@ from typing import Any
 
 from engine import EngineError, Event, GameConfig, Match, codec, protocol
 from gameserver import metrics
+from gameserver.interprocess import Snapshot
 
 logger = logging.getLogger(__name__)
 
-Publish = Callable[[dict[str, Any]], Awaitable[None]]
+Publish = Callable[[Snapshot], Awaitable[None]]
 Hook = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
@@ -104,6 +115,11 @@ class RoomEngine:
         self._tick_costs: deque[float] = deque(maxlen=600)
         self._unsent_events: list[Event] = []
         self._forced_events: list[Event] = []
+        self.lease_token = 0
+        """The fencing token of this process's lease on the room (0: no Redis)."""
+        self.lease_deadline = math.inf
+        """Monotonic time after which the lease may have expired: no tick from then on."""
+        self._lease_renewed = asyncio.Event()
 
     # Lifecycle ----------------------------------------------------------------
 
@@ -125,6 +141,16 @@ class RoomEngine:
             self.seats[user_id] = _Seat(name=name, grace_until=grace_until)
             self.match.reset_inputs(user_id)
         self.need_full = True
+
+    def renew_lease(self, token: int, deadline: float) -> None:
+        """The lease was renewed (or re-taken with a new `token`) until `deadline`."""
+        self.lease_token = token
+        self.lease_deadline = deadline
+        self._lease_renewed.set()
+
+    def lease_lapsed(self) -> bool:
+        """True once the lease may have expired: the room must not tick or publish."""
+        return time.monotonic() >= self.lease_deadline
 
     async def halt(self) -> None:
         """Stop ticking without closing the room (hand-over to another process)."""
@@ -226,6 +252,10 @@ class RoomEngine:
         deadline = loop.time()
         try:
             while True:
+                if self.lease_lapsed():
+                    await self._wait_for_lease()
+                    deadline = loop.time()
+                    continue
                 lateness = loop.time() - deadline
                 started = time.perf_counter()
                 message, events = self._tick()
@@ -256,7 +286,18 @@ class RoomEngine:
             return
         await self.stop("idle")
 
-    def _tick(self) -> tuple[dict[str, Any] | None, list[Event]]:
+    async def _wait_for_lease(self) -> None:
+        """Paused: the lease was not renewed in time. Resumes when the manager renews it."""
+        metrics.LEASE_LAPSES.inc()
+        logger.warning("room %s: lease not renewed in time; paused at tick %s",
+                       self.name, self.match.tick, extra={"room": self.name,
+                                                          "tick": self.match.tick})
+        while self.lease_lapsed():
+            self._lease_renewed.clear()
+            await self._lease_renewed.wait()
+        self.need_full = True
+
+    def _tick(self) -> tuple[Snapshot | None, list[Event]]:
         """One fixed step; a snapshot message every `_every` ticks."""
         self._expire_graces()
         events = [*self._forced_events, *self.match.step()]
@@ -271,15 +312,15 @@ class RoomEngine:
         else:
             delta_bytes = codec.encode(codec.diff(self._prev_full, full))
         self._prev_full = full
-        message: dict[str, Any] = {
-            "type": "room.snapshot",
-            "room": self.name,
-            "tick": self.match.tick,
-            "delta": delta_bytes,
-            "full": codec.encode(full) if self.need_full else None,
-            "events": protocol.events(self.match.tick, [e.to_wire() for e in self._unsent_events])
+        message = Snapshot(
+            room=self.name,
+            tick=self.match.tick,
+            delta=delta_bytes,
+            full=codec.encode(full) if self.need_full else None,
+            events=protocol.events(self.match.tick, [e.to_wire() for e in self._unsent_events])
             if self._unsent_events else None,
-        }
+            token=self.lease_token,
+        )
         self.need_full = False
         self._unsent_events = []
         return message, events

@@ -18,7 +18,11 @@ The runtime (gameserver/) calls these; each sync function has an async
   a room-list push.
 - `close_room(name)`: the runtime disposed the room: `closed_at` set, seats deleted.
 - `public_rooms() -> list[dict]`: `{"name", "players", "max_players", "phase",
-  "private"}` of open public rooms (`players` = joined seats).
+  "private"}` of open public rooms (`players` = joined seats), without the
+  rooms the runtime reports as dead (see `set_dead_rooms_check`).
+- `set_dead_rooms_check(check)`: the runtime (which this app never imports)
+  installs `check(names) -> names whose engine died with its process`; with
+  many processes on Redis a room row can outlive every process that ran it.
 - `matchmake(user) -> Room`: a reservation in the fullest open public room
   with a free seat whose phase is not `ended`, or in a new room.
 
@@ -38,6 +42,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -98,14 +103,47 @@ def joined_count(room: Room) -> int:
     return room.seats.filter(joined=True).count()
 
 
+DeadRoomsCheck = Callable[[list[str]], set[str]]
+_dead_rooms_check: DeadRoomsCheck | None = None
+_dead_check_warned = 0.0
+
+
+def set_dead_rooms_check(check: DeadRoomsCheck | None) -> None:
+    """Install (None: remove) the runtime's `check(names) -> dead names` for `public_rooms`.
+
+    A dead room's engine started and died with its process, and no process
+    runs it now: its row and joined seats are left-overs, so it is not listed
+    (the runtime closes such rows later). If the check raises, the list is
+    served unfiltered and a warning is logged at most once a minute.
+    """
+    global _dead_rooms_check
+    _dead_rooms_check = check
+
+
+def _dead(names: list[str]) -> set[str]:
+    global _dead_check_warned
+    check = _dead_rooms_check
+    if check is None or not names:
+        return set()
+    try:
+        return check(names)
+    except Exception:
+        now = time.monotonic()
+        if now - _dead_check_warned >= 60:
+            _dead_check_warned = now
+            logger.warning("could not tell live rooms from dead ones; listing all", exc_info=True)
+        return set()
+
+
 def public_rooms() -> list[dict[str, Any]]:
-    """Open public rooms in the contract's shape, oldest first."""
-    rows = (
+    """Open public rooms in the contract's shape, oldest first, without dead rooms."""
+    rows = list(
         Room.objects.filter(private=False, closed_at__isnull=True)
         .annotate(players=Count("seats", filter=Q(seats__joined=True)))
         .order_by("created_at", "id")[:MAX_LISTED]
     )
-    return [room_dict(room, room.players) for room in rows]
+    dead = _dead([room.name for room in rows])
+    return [room_dict(room, room.players) for room in rows if room.name not in dead]
 
 
 def _after_commit_changed(name: str) -> None:

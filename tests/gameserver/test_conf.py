@@ -104,3 +104,17 @@ def test_trusted_proxies_are_empty_by_default_and_parse(clean_env: pytest.Monkey
     clean_env.setenv("TRUSTED_PROXIES", "127.0.0.1/32, ::1/128,10.0.0.0/8")
     assert [str(n) for n in conf.load().trusted_proxy_networks] == [
         "127.0.0.1/32", "::1/128", "10.0.0.0/8"]
+
+
+def test_lease_renewal_must_fit_twice_in_the_ttl(clean_env: pytest.MonkeyPatch) -> None:
+    config = conf.load()
+    assert config.lease_ttl_seconds == 1.5 and config.lease_renew_seconds == 0.5
+    clean_env.setenv("LEASE_TTL_SECONDS", "1")
+    clean_env.setenv("LEASE_RENEW_SECONDS", "0.6")
+    with pytest.raises(conf.ConfigError, match="LEASE_RENEW_SECONDS"):
+        conf.load()
+    clean_env.setenv("LEASE_RENEW_SECONDS", "0.3")
+    assert conf.load().lease_renew_seconds == 0.3
+    clean_env.setenv("LEASE_TTL_SECONDS", "0")
+    with pytest.raises(conf.ConfigError, match="LEASE_TTL_SECONDS"):
+        conf.load()

@@ -1,0 +1,250 @@
+"""Messages between server processes over the channel layer: their one definition.
+
+Every message a process's room manager sends another process (to a room
+owner's channel with `send`, or to a room group with `group_send`) is one of
+the pydantic models below: strict types, no extra fields, bounded sizes, and
+a `type` that picks the model (a discriminated union). Senders build the
+model and put `to_layer(model)` on the layer; receivers call `parse(raw)`.
+
+`parse` never raises anything but `MessageError`, whose `reason` is one of
+`DROP_REASONS` (the values of the `reason` label of
+`arena_cluster_messages_dropped_total`): `unknown_type` (no or unknown
+`type`), `invalid` (a known type whose fields are wrong, missing, extra,
+out of range or too big). The manager counts and drops such a message; it
+never reaches a room.
+
+Messages to a room's owner (sent to its channel):
+`room.join`, `room.leave`, `room.input`, `room.watch`, `room.unwatch`,
+`room.subscribe`, `room.unsubscribe`, `room.need_full`, `room.expel`.
+
+Messages to a room's group (every process with sockets in the room):
+`room.snapshot`, `room.frame` (chat, staff notices), `room.kick`,
+`room.close`, `room.owner` (a new owner took the lease), `room.owner_gone`
+(the owner handed the room over on shutdown).
+
+`origin` is the sender's hub channel (a receiver ignores its own group
+messages); `token` is the owner's lease fencing token (gameserver/ownership.py):
+a process drops snapshots of a room from an owner older than the newest it
+has heard of.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
+
+from engine.protocol import AIM_LIMIT, MAX_SEQ
+from lobby.models import ROOM_NAME_RE
+
+MAX_SNAPSHOT_BYTES: Final = 1024 * 1024
+"""A snapshot's encoded delta, full state or events frame (200 players fit in far less)."""
+MAX_FRAME_BYTES: Final = 64 * 1024
+"""A relayed frame (chat line, staff notice) or a close notice."""
+MAX_TOKEN: Final = 2**62
+"""Fencing tokens are Redis counters (INCR): far below this."""
+
+DROP_REASONS: Final = ("unknown_type", "invalid", "stale_owner")
+"""Why a message from another process was dropped (the metric's `reason` label)."""
+
+RoomName = Annotated[str, StringConstraints(pattern=ROOM_NAME_RE, max_length=64)]
+Channel = Annotated[
+    str, StringConstraints(pattern=r"^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$", max_length=100)
+]
+"""A channel-layer channel name (Channels' own rule and length limit)."""
+UserId = Annotated[int, Field(ge=1, lt=2**63)]
+PlayerName = Annotated[str, StringConstraints(min_length=1, max_length=150)]
+Token = Annotated[int, Field(ge=0, lt=MAX_TOKEN)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+    room: RoomName
+
+
+# To a room's owner -------------------------------------------------------------------
+
+
+class Join(_Message):
+    """A player's socket in the sender's process entered the room."""
+
+    type: Literal["room.join"] = "room.join"
+    user_id: UserId
+    name: PlayerName
+    origin: Channel
+
+
+class Leave(_Message):
+    """A player's socket in the sender's process left the room."""
+
+    type: Literal["room.leave"] = "room.leave"
+    user_id: UserId
+    origin: Channel
+
+
+class Input(_Message):
+    """A player's validated input (engine.protocol.InputFrame's fields and bounds)."""
+
+    type: Literal["room.input"] = "room.input"
+    user_id: UserId
+    seq: int = Field(ge=0, lt=MAX_SEQ)
+    mx: float = Field(ge=-1.0, le=1.0)
+    my: float = Field(ge=-1.0, le=1.0)
+    aim: float = Field(ge=-AIM_LIMIT, le=AIM_LIMIT)
+    fire: bool
+    tick: int | None = Field(default=None, ge=0, lt=MAX_SEQ)
+
+
+class Watch(_Message):
+    """A spectator's socket in the sender's process entered the room."""
+
+    type: Literal["room.watch"] = "room.watch"
+    origin: Channel
+
+
+class Unwatch(_Message):
+    """A spectator's socket in the sender's process left the room."""
+
+    type: Literal["room.unwatch"] = "room.unwatch"
+    user_id: UserId
+    origin: Channel
+
+
+class Subscribe(_Message):
+    """The sender has sockets in the room: send it snapshots through the group."""
+
+    type: Literal["room.subscribe"] = "room.subscribe"
+    origin: Channel
+
+
+class Unsubscribe(_Message):
+    """The sender has no sockets left in the room."""
+
+    type: Literal["room.unsubscribe"] = "room.unsubscribe"
+    origin: Channel
+
+
+class NeedFull(_Message):
+    """A socket in the sender's process waits for a full snapshot."""
+
+    type: Literal["room.need_full"] = "room.need_full"
+
+
+class Expel(_Message):
+    """Staff kicked a player: out of the match now, without a grace period."""
+
+    type: Literal["room.expel"] = "room.expel"
+    user_id: UserId
+
+
+# To a room's group ----------------------------------------------------------------------
+
+
+class Snapshot(_Message):
+    """One snapshot tick of the room's engine, encoded once by its owner."""
+
+    type: Literal["room.snapshot"] = "room.snapshot"
+    tick: int = Field(ge=0, lt=MAX_SEQ)
+    delta: bytes = Field(max_length=MAX_SNAPSHOT_BYTES)
+    full: bytes | None = Field(default=None, max_length=MAX_SNAPSHOT_BYTES)
+    events: bytes | None = Field(default=None, max_length=MAX_SNAPSHOT_BYTES)
+    token: Token = 0
+    origin: Channel | None = None
+
+
+class Frame(_Message):
+    """A non-snapshot frame (chat, staff notice) for every socket of the room."""
+
+    type: Literal["room.frame"] = "room.frame"
+    data: bytes = Field(max_length=MAX_FRAME_BYTES)
+    origin: Channel | None = None
+
+
+class Kick(_Message):
+    """Staff kicked a player: close their sockets with 4011 wherever they are."""
+
+    type: Literal["room.kick"] = "room.kick"
+    user_id: UserId
+    origin: Channel | None = None
+
+
+class Close(_Message):
+    """The room is gone: close its sockets with `code`, after `notice` if any."""
+
+    type: Literal["room.close"] = "room.close"
+    code: int = Field(ge=1000, le=4999)
+    notice: bytes | None = Field(default=None, max_length=MAX_FRAME_BYTES)
+    origin: Channel | None = None
+
+
+class Owner(_Message):
+    """`owner` took the room's lease with fencing token `token`."""
+
+    type: Literal["room.owner"] = "room.owner"
+    owner: Channel
+    token: Token = 0
+    origin: Channel | None = None
+
+
+class OwnerGone(_Message):
+    """The owner handed the room over (shutdown): a process with sockets takes it."""
+
+    type: Literal["room.owner_gone"] = "room.owner_gone"
+    origin: Channel | None = None
+
+
+ToOwner = Join | Leave | Input | Watch | Unwatch | Subscribe | Unsubscribe | NeedFull | Expel
+ToGroup = Snapshot | Frame | Kick | Close | Owner | OwnerGone
+Message = ToOwner | ToGroup
+
+OWNER_TYPES: Final = frozenset(
+    model.model_fields["type"].default for model in ToOwner.__args__  # type: ignore[attr-defined]
+)
+"""`type` values of the messages a room's owner handles."""
+
+_ADAPTER: TypeAdapter[Message] = TypeAdapter(
+    Annotated[Message, Field(discriminator="type")]  # type: ignore[arg-type]
+)
+_TAG_ERRORS: Final = frozenset({"union_tag_invalid", "union_tag_not_found"})
+
+
+class MessageError(ValueError):
+    """A message from another process is malformed; `reason` is one of DROP_REASONS."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def parse(raw: object) -> Message:
+    """Validate one channel-layer message; raises only `MessageError`."""
+    try:
+        return _ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        reason = "unknown_type" if errors and errors[0]["type"] in _TAG_ERRORS else "invalid"
+        first = errors[0] if errors else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(part) for part in first["loc"]) or "message"
+        raise MessageError(reason, f"{where}: {first['msg']}") from None
+    except Exception as exc:  # a hostile object's own methods (e.g. __eq__) may raise
+        raise MessageError("invalid", f"{type(exc).__name__}") from None
+
+
+def to_layer(message: Message) -> dict[str, Any]:
+    """The plain dict a channel layer carries (bytes, str, int, float, bool, None only)."""
+    return message.model_dump()
+
+
+__all__ = [
+    "DROP_REASONS", "OWNER_TYPES", "Close", "Expel", "Frame", "Input", "Join", "Kick",
+    "Leave", "Message", "MessageError", "NeedFull", "Owner", "OwnerGone", "Snapshot",
+    "Subscribe", "ToGroup", "ToOwner", "Unsubscribe", "Unwatch", "Watch", "parse", "to_layer",
+]
