@@ -18,7 +18,7 @@ from typing import Any
 
 from gameserver import metrics
 from gameserver.connection import Connection
-from lobby.transport import websocket_frame
+from gameserver.net.daphne import websocket_frame
 
 
 class RoomHub:

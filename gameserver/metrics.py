@@ -68,6 +68,13 @@ CHAT_MESSAGES = Counter(
 HTTP_RATE_LIMITED = Counter(
     "arena_http_rate_limited_total", "HTTP API calls refused with 429", ["scope"]
 )
+SOCKET_PATH = Counter(
+    "arena_socket_path_total",
+    "Accepted game sockets by socket path: daphne adapter (fast) or plain ASGI (fallback)",
+    ["path"],
+)
+for _path in ("fast", "fallback"):
+    SOCKET_PATH.labels(_path)
 
 for _phase in PHASES:  # export every phase from the start, at 0
     ROOMS_BY_PHASE.labels(_phase)
