@@ -463,10 +463,11 @@ class FastSocket:
             if not events:
                 return
             got_message = False
+            muted = protocol.muted  # daphne mutes a socket from the reactor, never mid-chunk
             for event in events:
                 if type(event) is Message:
                     got_message = True
-                    if protocol.muted:
+                    if muted:
                         continue
                     payload = event.payload
                     if type(payload) is bytes:
