@@ -11,11 +11,13 @@ client protocol (masked, as a browser sends them).
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import functools
 import logging
 import select
 import socket
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -260,6 +262,24 @@ def _pyproject_bounds() -> dict[str, tuple[str, str]]:
             low, _, high = spec.partition(",<")
             bounds[name] = (low, high)
     return bounds
+
+
+def test_the_socket_layer_imports_only_the_standard_library() -> None:
+    # gameserver/net/ is the bottom layer: the adapter works on the live
+    # objects daphne hands it and imports neither daphne nor the project.
+    for path in sorted((ROOT / "gameserver" / "net").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or name.startswith("gameserver.net"), (
+                    f"{path.name} imports {name}"
+                )
 
 
 def test_tested_versions_are_pyprojects_bounds() -> None:
