@@ -60,6 +60,10 @@ class ServerConfig(BaseSettings):
     max_frames_per_second: int = Field(default=60, ge=1, le=10_000)
     outbound_buffer_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
 
+    # Sockets below daphne's per-frame Python (gameserver/net/daphne.py, docs/sockets.md).
+    socket_fast_path: Literal["auto", "off"] = "auto"
+    """`auto`: the daphne adapter when its checks pass; `off`: plain ASGI for every socket."""
+
     # Lobby (lobby/): chat, presence, room list, matchmaking. See docs/lobby.md.
     chat_rate_count: int = Field(default=5, ge=1, le=1_000)
     """Chat messages a user may send per `chat_rate_seconds` (sliding window, all tabs)."""

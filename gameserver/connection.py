@@ -2,11 +2,13 @@
 
 The hub writes each tick's encoded snapshot straight to the socket's ASGI
 `send` (no channel-layer message or consumer dispatch per player per tick,
-DESIGN.md). Under daphne that call never blocks: Twisted buffers whatever the
-kernel will not take. So a client that stops reading would grow that buffer
-without bound; `Connection.write` reads its size before each write and drops
-the client (close 4009) once it holds more than `max_pending_bytes`. The room
-and the other players never wait for it.
+docs/benchmarks.md). Under daphne that call never blocks: Twisted buffers
+whatever the kernel will not take. So a client that stops reading would grow
+that buffer without bound; on the daphne adapter's fast path
+(gameserver/net/daphne.py) `Connection.write` reads its size before each
+write and drops the client (close 4009) once it holds more than
+`max_pending_bytes`. The room and the other players never wait for it. On the
+fallback path (plain ASGI) the size is unknown and nothing is dropped.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from lobby.transport import Send, frame_writer, pending_bytes_probe, raw_send, websocket_frame
+from gameserver.net.daphne import FastSocket, Send, websocket_frame
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +57,14 @@ class Connection:
         spectator: bool,
         max_pending_bytes: int,
         on_drop: Callable[[Connection, int], None] | None = None,
+        fast: FastSocket | None = None,
     ) -> None:
-        self._send = raw_send(send)
+        # With the daphne adapter (`fast`), frames skip Channels' wrappers and,
+        # when they can, daphne's; without it, everything is plain ASGI.
+        self._send = fast.send if fast is not None else send
         self._close_send = send
-        self._pending = pending_bytes_probe(self._send)
-        self._frame_writer = frame_writer(self._send)
+        self._pending = fast.pending_bytes if fast is not None else None
+        self._frame_writer = fast.write if fast is not None else None
         self._on_drop = on_drop
         self.user_id = user_id
         self.name = name

@@ -33,11 +33,11 @@ from gameserver.connection import (
     Connection,
 )
 from gameserver.manager import Draining, RoomManager, TooManyRooms, get_manager
+from gameserver.net.daphne import FastSocket, fast_socket
 from gameserver.ownership import RedisError
 from gameserver.room import RoomStateError
 from lobby.auth import is_authenticated, query_param
 from lobby.ratelimit import TokenBucket
-from lobby.transport import take_messages
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class GameConsumer(AsyncWebsocketConsumer):
 
     room: str
     conn: Connection | None = None
+    fast: FastSocket | None = None
     manager: RoomManager
     _tasks: set[asyncio.Task[Any]]
 
@@ -99,6 +100,9 @@ class GameConsumer(AsyncWebsocketConsumer):
                                    self.config.max_frames_per_second)
         self.manager = get_manager()
         await self.accept()
+        # One decision per accepted socket: the daphne adapter, or plain ASGI.
+        self.fast = fast_socket(self.base_send, enabled=self.config.socket_fast_path != "off")
+        metrics.SOCKET_PATH.labels("fast" if self.fast is not None else "fallback").inc()
         if not is_authenticated(self.scope):
             code = self.scope.get("auth_error", "unauthenticated")
             await self._refuse(CLOSE_UNAUTHENTICATED, code, "log in or pass ?token=")
@@ -122,7 +126,7 @@ class GameConsumer(AsyncWebsocketConsumer):
             return
         self.conn = Connection(
             self.base_send, self.user_id, self.user_name, self.spectator,
-            self.config.outbound_buffer_bytes, on_drop=self._dropped,
+            self.config.outbound_buffer_bytes, on_drop=self._dropped, fast=self.fast,
         )
         if not self.spectator:
             old = self.manager.local_player(self.room, self.user_id)
@@ -149,9 +153,9 @@ class GameConsumer(AsyncWebsocketConsumer):
         except (RoomStateError, RedisError) as exc:
             await self._abort(CLOSE_TRY_LATER, "room_unavailable", str(exc))
             return
-        if self.fast_inbound:
-            # Under daphne, frames skip the ASGI queue and this task (see _handle).
-            take_messages(self.base_send, self._handle, self.config.max_frame_bytes)
+        if self.fast_inbound and self.fast is not None:
+            # Frames skip the ASGI queue and this task (see _handle).
+            self.fast.take_messages(self._handle, self.config.max_frame_bytes)
         if resumed:
             metrics.RECONNECTIONS.inc()
         metrics.CONNECTED.labels("spectator" if self.spectator else "player").inc()
@@ -187,8 +191,9 @@ class GameConsumer(AsyncWebsocketConsumer):
         self._handle(bytes_data, text_data)
 
     def _handle(self, bytes_data: bytes | None, text_data: str | None) -> None:
-        """One client frame. Synchronous: under daphne it runs inside the parser
-        (`take_messages`), so anything that waits is started as a task."""
+        """One client frame. Synchronous: on the fast path it runs inside the
+        adapter's read callback (`FastSocket.take_messages`), so anything that
+        waits is started as a task."""
         conn = self.conn
         if conn is None or conn.closed:
             return

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from gameserver import metrics
 from gameserver.connection import Connection
 from gameserver.interprocess import Snapshot
-from lobby.transport import websocket_frame
+from gameserver.net.daphne import websocket_frame
 
 
 class RoomHub:

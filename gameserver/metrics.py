@@ -82,6 +82,13 @@ CHECKPOINTS_REFUSED = Counter(
 ORPHANS_CLOSED = Counter(
     "arena_orphan_rooms_closed_total", "Rooms closed because their engine died with its process"
 )
+SOCKET_PATH = Counter(
+    "arena_socket_path_total",
+    "Accepted game sockets by socket path: daphne adapter (fast) or plain ASGI (fallback)",
+    ["path"],
+)
+for _path in ("fast", "fallback"):
+    SOCKET_PATH.labels(_path)
 
 for _reason in ("unknown_type", "invalid", "stale_owner"):  # interprocess.DROP_REASONS
     CLUSTER_DROPPED.labels(_reason)

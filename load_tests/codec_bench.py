@@ -10,9 +10,10 @@ deliver them, and decoded by:
 * ``codec``: ``gameserver.net.codec.FrameDecoder`` (messages, text decoded);
 * ``websockets``: the ``websockets`` sans-I/O server protocol (frames only:
   it neither reassembles messages nor decodes text at that layer);
-* ``transport``: the closure ``lobby.transport.take_messages`` installs on
-  a daphne connection today, driven through a stand-in daphne protocol
-  object (text is decoded there with errors="replace", not validated).
+* ``daphne``: the daphne adapter's read path
+  (``gameserver.net.daphne.FastSocket.take_messages``: the codec plus acting
+  on its events) on a real daphne protocol over a Twisted TCP transport,
+  fed through the ``dataReceived`` it installs.
 
 Reports the best of `--repeat` runs as frames per second. Measures server
 code in-process, like ``engine_bench``; no server or bots.
@@ -21,10 +22,11 @@ code in-process, like ``engine_bench``; no server or bots.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import json
-import queue
 import random
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +34,7 @@ from typing import Any
 from websockets.protocol import Protocol, Side, State
 
 from gameserver.net.codec import FrameDecoder
-from lobby.transport import take_messages
+from gameserver.net.daphne import fast_socket
 
 MAX_MESSAGE = 1 << 16
 
@@ -73,47 +75,79 @@ def run_websockets(chunks: list[bytes]) -> int:
     return count
 
 
-class _StandInDaphneProtocol:
-    """Just what `take_messages` reads from daphne's WebSocket protocol."""
+class _DaphneServer:
+    """The few things daphne's WebSocketProtocol asks of `daphne.server.Server`."""
 
-    def __init__(self) -> None:
-        self.application_queue: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.muted = False
-        self.last_ping = 0.0
+    root_path = ""
+    proxy_forwarded_address_header = None
 
-    def sendCloseFrame(self, code: int | None = None, isReply: bool = False) -> None:
-        raise AssertionError("not reached")
+    def protocol_connected(self, protocol: Any) -> None:
+        pass
 
-    def dataReceived(self, data: bytes) -> None:
-        raise AssertionError("the benchmark only sends plain data frames")
+    def protocol_disconnected(self, protocol: Any) -> None:
+        pass
 
-    def onMessage(self, payload: bytes, is_binary: bool) -> None:
-        raise AssertionError("replaced by take_messages")
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> asyncio.Queue[Any]:
+        return asyncio.Queue()
+
+    def log_action(self, *args: Any) -> None:
+        pass
+
+    async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
+        protocol.handle_reply(message)
 
 
-def run_transport(chunks: list[bytes]) -> int:
-    protocol = _StandInDaphneProtocol()
+def run_daphne(chunks: list[bytes]) -> int:
+    import txaio
+    from daphne.ws_protocol import WebSocketFactory
+    from twisted.internet import tcp
+    from twisted.internet.testing import MemoryReactorClock
 
-    async def handle_reply(protocol: object, message: dict[str, Any]) -> None:
-        return None
-
+    reactor = MemoryReactorClock()  # autobahn's timers go here and never run
+    previous_loop, txaio.config.loop = txaio.config.loop, reactor
+    server = _DaphneServer()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    client = socket.create_connection(listener.getsockname())
+    sock, addr = listener.accept()
+    listener.close()
+    sock.setblocking(False)
+    factory = WebSocketFactory(server, server="Daphne", reactor=reactor)
+    factory.setProtocolOptions(autoPingTimeout=30, allowNullOrigin=True)
+    protocol: Any = factory.buildProtocol(addr)
+    protocol._raw_query_string = b""
+    transport = tcp.Server(sock, protocol, addr, None, 1, reactor)
+    protocol.makeConnection(transport)
+    protocol.dataReceived(
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    protocol.handle_reply({"type": "websocket.accept"})
+    fast = fast_socket(functools.partial(server.handle_reply, protocol))
+    assert fast is not None, "the daphne adapter refused its own pinned versions"
     count = 0
 
     def handler(data: bytes | None, text: str | None) -> None:
         nonlocal count
         count += 1
 
-    assert take_messages(functools.partial(handle_reply, protocol), handler, MAX_MESSAGE)
+    assert fast.take_messages(handler, MAX_MESSAGE)
     data_received = protocol.dataReceived
-    for chunk in chunks:
-        data_received(chunk)
+    try:
+        for chunk in chunks:
+            data_received(chunk)
+    finally:
+        txaio.config.loop = previous_loop
+        client.close()
+        sock.close()
     return count
 
 
 RUNNERS: dict[str, Callable[[list[bytes]], int]] = {
     "codec": run_codec,
     "websockets": run_websockets,
-    "transport": run_transport,
+    "daphne": run_daphne,
 }
 
 

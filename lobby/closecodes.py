@@ -4,19 +4,18 @@ Daphne closes a socket through autobahn's `sendClose`, which accepts only
 1000 and 3000–4999 and raises on anything else, so an ASGI app under daphne
 cannot send 1009 (message too big), 1011, 1012 (service restart) or 1013
 (try again later): the close fails and the socket stays open. This
-middleware sends such a close as a raw close frame through the daphne
-protocol instead; under other servers it passes the message through.
+middleware has the daphne adapter (`gameserver.net.daphne.close_with_any_code`)
+send such a close as a raw close frame instead; under other servers it
+passes the message through.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from lobby.transport import daphne_protocol
-
-
-def _autobahn_allows(code: int) -> bool:
-    return code == 1000 or 3000 <= code <= 4999
+# Temporary upward import: the socket middleware moves to gameserver/ with the
+# lobby socket; the adapter is the one module that touches daphne's internals.
+from gameserver.net.daphne import close_with_any_code
 
 
 class _CloseCodeSend:
@@ -26,12 +25,8 @@ class _CloseCodeSend:
     async def send(self, message: dict[str, Any]) -> None:
         if message.get("type") == "websocket.close":
             code = int(message.get("code") or 1000)
-            if not _autobahn_allows(code):
-                protocol = daphne_protocol(self.real_send)
-                if protocol is not None:
-                    if protocol.state == protocol.STATE_OPEN:
-                        protocol.sendCloseFrame(code=code, isReply=False)
-                    return
+            if close_with_any_code(self.real_send, code):
+                return
         await self.real_send(message)
 
 

@@ -7,8 +7,8 @@ the pattern DESIGN.md measured collapsing for game snapshots, and a chat
 burst to a full lobby is the same load. Instead the group has one member per
 process, this hub, which encodes each frame to JSON once and writes it
 straight to every local lobby socket. A socket whose client stopped reading
-(more than OUTBOUND_BUFFER_BYTES queued, knowable under daphne) is closed
-with 4009 rather than buffered without bound.
+(more than OUTBOUND_BUFFER_BYTES queued, knowable on the daphne adapter's
+fast path) is closed with 4009 rather than buffered without bound.
 
 Per-user frames (notifications) still go to each socket's own `user.<id>`
 group: they are rare and addressed to one user.
@@ -25,10 +25,12 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+# Temporary upward import: the lobby socket moves to gameserver/ later, and the
+# daphne adapter is the one module that touches daphne's internals.
+from gameserver.net.daphne import Send, fast_socket, websocket_frame
 from lobby import push
 from lobby.perloop import PerLoop
 from lobby.receiver import receive_forever
-from lobby.transport import Send, frame_writer, pending_bytes_probe, raw_send, websocket_frame
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +48,11 @@ class LobbySocket:
     __slots__ = ("_close_send", "_frame_writer", "_pending", "_send", "closed")
 
     def __init__(self, send: Send) -> None:
-        self._send = raw_send(send)
+        fast = fast_socket(send, enabled=settings.ARENA.socket_fast_path != "off")
+        self._send = fast.send if fast is not None else send
         self._close_send = send
-        self._pending: Callable[[], int] | None = pending_bytes_probe(send)
-        self._frame_writer = frame_writer(send)
+        self._pending: Callable[[], int] | None = fast.pending_bytes if fast is not None else None
+        self._frame_writer = fast.write if fast is not None else None
         self.closed = False
 
     async def write(self, text: str, frame: bytes, limit: int) -> None:

@@ -14,7 +14,7 @@ def test_codec_bench_runs_small(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     assert set(results) == {
         f"{name}/{kind}"
-        for name in ("codec", "websockets", "transport")
+        for name in ("codec", "websockets", "daphne")
         for kind in ("binary", "text")
     }
     assert all(r["frames_per_s"] > 0 for r in results.values())

@@ -1,0 +1,581 @@
+"""The daphne adapter on real daphne, autobahn and Twisted objects.
+
+Each test builds daphne's own `WebSocketProtocol` from daphne's factory
+(configured as `daphne.server.Server` configures it), on a real Twisted TCP
+transport over a connected loopback socket pair, and opens it with a real
+handshake. Only the reactor is Twisted's `MemoryReactorClock`: the test
+drives reads, writes and timers itself, so nothing sleeps and nothing races.
+The client side is a plain socket; its frames are built by the `websockets`
+client protocol (masked, as a browser sends them).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import functools
+import logging
+import select
+import socket
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import txaio
+from daphne.ws_protocol import WebSocketFactory
+from twisted.internet import tcp
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
+from websockets.frames import Close as WsClose
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Protocol, Side, State
+
+from gameserver.net import daphne as adapter
+from gameserver.net.daphne import (
+    TESTED_VERSIONS,
+    FastSocket,
+    fallback_reason,
+    fast_socket,
+    missing_attributes,
+    version_problems,
+    websocket_frame,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+MAX = 4096
+
+
+class FakeDaphneServer:
+    """The few things daphne's WebSocketProtocol asks of `daphne.server.Server`."""
+
+    root_path = ""
+    proxy_forwarded_address_header = None
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.disconnected = False
+
+    def protocol_connected(self, protocol: Any) -> None:
+        pass
+
+    def protocol_disconnected(self, protocol: Any) -> None:
+        self.disconnected = True
+
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> asyncio.Queue[Any]:
+        return self.queue
+
+    def log_action(self, *args: Any) -> None:
+        pass
+
+    async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
+        protocol.handle_reply(message)
+
+
+class Wire:
+    """One open daphne WebSocket connection and the client end of its socket."""
+
+    def __init__(self, reactor: MemoryReactorClock) -> None:
+        self.reactor = reactor
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        self.client = socket.create_connection(listener.getsockname())
+        self.client.settimeout(5)
+        server_sock, addr = listener.accept()
+        listener.close()
+        server_sock.setblocking(False)
+        self.server = FakeDaphneServer()
+        factory = WebSocketFactory(self.server, server="Daphne", reactor=reactor)
+        # As daphne.server.Server.run() configures it (default options).
+        factory.setProtocolOptions(
+            autoPingTimeout=30, allowNullOrigin=True, openHandshakeTimeout=5,
+            maxMessagePayloadSize=1 << 20, maxFramePayloadSize=1 << 20,
+        )
+        self.protocol: Any = factory.buildProtocol(addr)
+        self.protocol._raw_query_string = b""  # what daphne's HTTP protocol hands over
+        self.transport = tcp.Server(server_sock, self.protocol, addr, None, 1, reactor)
+        self.protocol.makeConnection(self.transport)
+        self.client.sendall(
+            b"GET /ws/game/r/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        self.read()
+        self.protocol.handle_reply({"type": "websocket.accept"})
+        self.flush()
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.client.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        assert self.protocol.state == self.protocol.STATE_OPEN
+        assert self.server.queue.get_nowait() == {"type": "websocket.connect"}
+        self.send = functools.partial(self.server.handle_reply, self.protocol)
+        self.ws = Protocol(Side.CLIENT, state=State.OPEN, max_size=None)
+
+    # Driving the transport, as the reactor would ----------------------------
+
+    def read(self) -> None:
+        """What the client sent, through Twisted's read path (first byte: waits up to 5 s)."""
+        timeout = 5.0
+        for _ in range(1000):
+            if not select.select([self.transport.socket], [], [], timeout)[0]:
+                return
+            timeout = 0.0
+            why = self.transport.doRead()
+            if why is not None:
+                self._lose(why)
+                return
+        raise AssertionError("read did not drain")
+
+    def flush(self) -> None:
+        """Twisted's buffered writes out to the socket; timers due now; a finished close."""
+        for _ in range(1000):
+            for _ in range(10):  # timers that schedule timers (batched, then chunked)
+                self.reactor.advance(0)
+            if self.lost or self.transport not in self.reactor.getWriters():
+                return
+            why = self.transport.doWrite()
+            if why is not None:
+                self._lose(why)
+                return
+        raise AssertionError("flush did not finish")
+
+    @property
+    def lost(self) -> bool:
+        """The TCP connection is gone (Twisted told the protocol)."""
+        return not self.transport.connected
+
+    def _lose(self, why: BaseException) -> None:
+        # What the reactor does when doRead/doWrite report the connection done.
+        self.reactor.removeReader(self.transport)
+        self.reactor.removeWriter(self.transport)
+        if not self.lost:
+            self.transport.connectionLost(Failure(why))
+
+    # The client's side ----------------------------------------------------------
+
+    def send_frames(self, *frames: Frame) -> bytes:
+        for frame in frames:
+            self.ws.send_frame(frame)
+        return b"".join(self.ws.data_to_send())
+
+    def client_sends(self, data: bytes) -> None:
+        self.client.sendall(data)
+        self.read()
+
+    def received(self) -> list[Frame]:
+        """Frames the server wrote so far (after flushing Twisted's buffer)."""
+        self.flush()
+        self.client.setblocking(False)
+        data = b""
+        while True:
+            try:
+                chunk = self.client.recv(65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        frames = []  # server frames: unmasked, lengths as encoded
+        while data:
+            first, second = data[0], data[1]
+            size, offset = second & 0x7F, 2
+            if size == 126:
+                size, offset = int.from_bytes(data[2:4], "big"), 4
+            elif size == 127:
+                size, offset = int.from_bytes(data[2:10], "big"), 10
+            payload = data[offset:offset + size]
+            frames.append(Frame(Opcode(first & 0x0F), payload, bool(first & 0x80)))
+            data = data[offset + size:]
+        return frames
+
+    def client_eof(self) -> bool:
+        self.flush()
+        self.client.setblocking(True)
+        self.client.settimeout(2)
+        try:
+            while True:
+                chunk = self.client.recv(65536)
+                if not chunk:
+                    return True
+        except (TimeoutError, ConnectionResetError):
+            return False
+
+    def app_messages(self) -> list[dict[str, Any]]:
+        out = []
+        while not self.server.queue.empty():
+            out.append(self.server.queue.get_nowait())
+        return out
+
+    def close(self) -> None:
+        self.client.close()
+        if not self.lost:
+            self.transport.connectionLost(Failure(ConnectionResetError()))
+
+
+@pytest.fixture
+def reactor() -> Iterator[MemoryReactorClock]:
+    clock = MemoryReactorClock()
+    previous = txaio.config.loop
+    txaio.config.loop = clock  # autobahn's timers (close handshake, auto-ping) run on it
+    yield clock
+    txaio.config.loop = previous
+
+
+@pytest.fixture
+def wire(reactor: MemoryReactorClock) -> Iterator[Wire]:
+    w = Wire(reactor)
+    yield w
+    w.close()
+
+
+class Taken:
+    """A fast socket taking messages into a list."""
+
+    def __init__(self, wire: Wire, max_bytes: int = MAX) -> None:
+        self.messages: list[tuple[bytes | None, str | None]] = []
+        sock = fast_socket(wire.send)
+        assert sock is not None, fallback_reason(wire.send)
+        self.sock: FastSocket = sock
+        assert sock.take_messages(lambda b, t: self.messages.append((b, t)), max_bytes)
+
+
+def close_code(frames: list[Frame]) -> int | None:
+    for frame in frames:
+        if frame.opcode is Opcode.CLOSE:
+            return WsClose.parse(frame.data).code
+    return None
+
+
+# The guard ------------------------------------------------------------------------
+
+
+def _pyproject_bounds() -> dict[str, tuple[str, str]]:
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    bounds = {}
+    for dep in deps:
+        name, _, spec = dep.partition(">=")
+        if name in TESTED_VERSIONS:
+            low, _, high = spec.partition(",<")
+            bounds[name] = (low, high)
+    return bounds
+
+
+def test_the_socket_layer_imports_only_the_standard_library() -> None:
+    # gameserver/net/ is the bottom layer: the adapter works on the live
+    # objects daphne hands it and imports neither daphne nor the project.
+    for path in sorted((ROOT / "gameserver" / "net").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or name.startswith("gameserver.net"), (
+                    f"{path.name} imports {name}"
+                )
+
+
+def test_tested_versions_are_pyprojects_bounds() -> None:
+    assert _pyproject_bounds() == TESTED_VERSIONS
+
+
+def test_the_installed_versions_are_inside_the_range() -> None:
+    assert version_problems() == []
+
+
+@pytest.mark.parametrize(
+    ("installed", "bad"),
+    [
+        ({"daphne": "4.3.0"}, "daphne 4.3.0 (tested: >=4.2,<4.3)"),
+        ({"autobahn": "26.9.1"}, "autobahn 26.9.1 (tested: >=26.10,<26.11)"),
+        ({"Twisted": "27.1.0"}, "Twisted 27.1.0 (tested: >=26.10,<26.11)"),
+        ({"channels": None}, "channels not installed (tested: >=4.3,<4.4)"),
+    ],
+)
+def test_versions_outside_the_range_are_named(installed: dict[str, str | None], bad: str) -> None:
+    versions = {name: low + ".0" for name, (low, _) in TESTED_VERSIONS.items()} | installed
+    assert version_problems(versions) == [bad]
+
+
+def test_a_live_daphne_socket_has_every_attribute(wire: Wire) -> None:
+    assert missing_attributes(wire.protocol) == []
+    assert fallback_reason(wire.send) is None
+
+
+def test_a_missing_private_attribute_is_named_and_falls_back(
+    wire: Wire, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As if an upgrade had renamed one name of autobahn's and one of Twisted's.
+    del wire.protocol.current_frame
+    del wire.transport._tempDataLen
+    assert missing_attributes(wire.protocol) == [
+        "protocol.current_frame", "transport._tempDataLen"
+    ]
+    monkeypatch.setattr(adapter, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="gameserver.net.daphne"):
+        assert fast_socket(wire.send) is None
+        assert fast_socket(wire.send) is None
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, "one WARNING per process, not per socket"
+    text = warnings[0].getMessage()
+    assert "protocol.current_frame" in text and "transport._tempDataLen" in text
+    assert "daphne 4.2" in text  # the installed versions are named too
+
+
+def test_versions_outside_the_range_fall_back(
+    wire: Wire, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(adapter, "_process_version_problems",
+                        lambda: ("daphne 4.3.0 (tested: >=4.2,<4.3)",))
+    monkeypatch.setattr(adapter, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="gameserver.net.daphne"):
+        assert fast_socket(wire.send) is None
+    assert "daphne 4.3.0 (tested: >=4.2,<4.3)" in caplog.text
+
+
+def test_switched_off_and_not_daphne_fall_back(wire: Wire) -> None:
+    assert fast_socket(wire.send, enabled=False) is None
+    assert fallback_reason(wire.send, enabled=False) == "switched off (SOCKET_FAST_PATH=off)"
+
+    async def send(message: dict[str, object]) -> None:
+        return None
+
+    assert fast_socket(send) is None
+    assert "not daphne" in (fallback_reason(send) or "")
+
+
+# Inbound ----------------------------------------------------------------------------
+
+
+def test_messages_reach_the_handler_in_order(wire: Wire) -> None:
+    taken = Taken(wire)
+    wire.client_sends(wire.send_frames(
+        Frame(Opcode.BINARY, b"\x01\x02"), Frame(Opcode.TEXT, "héllo".encode()),
+        Frame(Opcode.BINARY, b""),
+    ))
+    assert taken.messages == [(b"\x01\x02", None), (None, "héllo"), (b"", None)]
+    assert wire.app_messages() == []  # nothing went through the ASGI queue
+
+
+def test_messages_queued_before_the_take_over_come_first(wire: Wire) -> None:
+    wire.client_sends(wire.send_frames(Frame(Opcode.BINARY, b"early")))
+    taken = Taken(wire)
+    wire.client_sends(wire.send_frames(Frame(Opcode.BINARY, b"late")))
+    assert taken.messages == [(b"early", None), (b"late", None)]
+
+
+def test_a_frame_autobahn_was_halfway_through_is_finished_then_taken_over(wire: Wire) -> None:
+    stream = wire.send_frames(
+        Frame(Opcode.BINARY, b"x" * 300), Frame(Opcode.BINARY, b"after"),
+        Frame(Opcode.TEXT, b"frag", fin=False), Frame(Opcode.CONT, b"mented"),
+    )
+    wire.protocol.dataReceived(stream[:150])  # autobahn is inside the first frame
+    taken = Taken(wire)
+    wire.protocol.dataReceived(stream[150:])
+    assert taken.messages == [(b"x" * 300, None), (b"after", None), (None, "fragmented")]
+    assert wire.protocol.dataReceived.__name__ == "data_received"  # the decoder has it now
+
+
+def test_partial_header_buffered_by_autobahn_moves_to_the_decoder(wire: Wire) -> None:
+    stream = wire.send_frames(Frame(Opcode.BINARY, b"abc"))
+    wire.protocol.dataReceived(stream[:1])
+    taken = Taken(wire)
+    wire.protocol.dataReceived(stream[1:])
+    assert taken.messages == [(b"abc", None)]
+
+
+def test_frames_split_at_every_byte_boundary(reactor: MemoryReactorClock) -> None:
+    frames = (
+        Frame(Opcode.BINARY, bytes(range(200))),
+        Frame(Opcode.PING, b"p"),
+        Frame(Opcode.TEXT, "a€".encode()[:2], fin=False),
+        Frame(Opcode.CONT, "a€".encode()[2:]),
+        Frame(Opcode.BINARY, b"z" * 70),
+    )
+    expected = [(bytes(range(200)), None), (None, "a€"), (b"z" * 70, None)]
+    probe = Wire(reactor)
+    stream = probe.send_frames(*frames)
+    probe.close()
+    for cut in range(1, len(stream)):
+        wire = Wire(reactor)
+        taken = Taken(wire)
+        wire.protocol.dataReceived(stream[:cut])
+        wire.protocol.dataReceived(stream[cut:])
+        assert taken.messages == expected, cut
+        assert [f.opcode for f in wire.received()] == [Opcode.PONG]
+        wire.close()
+
+
+def test_fragmented_messages_stay_on_the_fast_path(wire: Wire) -> None:
+    taken = Taken(wire)
+    wire.client_sends(wire.send_frames(
+        Frame(Opcode.BINARY, b"ab", fin=False), Frame(Opcode.PING, b"mid"),
+        Frame(Opcode.CONT, b"cd", fin=False), Frame(Opcode.CONT, b"ef"),
+    ))
+    assert taken.messages == [(b"abcdef", None)]
+    assert wire.protocol.dataReceived.__name__ == "data_received"
+
+
+def test_a_ping_is_answered_with_a_pong(wire: Wire) -> None:
+    taken = Taken(wire)
+    wire.client_sends(wire.send_frames(Frame(Opcode.PING, b"are you there")))
+    frames = wire.received()
+    assert [(f.opcode, f.data) for f in frames] == [(Opcode.PONG, b"are you there")]
+    assert taken.messages == []
+
+
+def test_a_pong_to_daphnes_keepalive_ping_stops_its_timeout(
+    wire: Wire, reactor: MemoryReactorClock
+) -> None:
+    Taken(wire)
+    wire.protocol._sendAutoPing()  # what daphne's check_timeouts does to an idle client
+    (ping,) = wire.received()
+    assert ping.opcode is Opcode.PING
+    wire.client_sends(wire.send_frames(Frame(Opcode.PONG, ping.data)))
+    assert wire.protocol.autoPingPending is None
+    reactor.advance(31)  # past autoPingTimeout: the connection must still be open
+    wire.flush()
+    assert wire.protocol.state == wire.protocol.STATE_OPEN and not wire.lost
+
+
+def test_without_the_pong_the_keepalive_drops_the_connection(
+    wire: Wire, reactor: MemoryReactorClock
+) -> None:
+    Taken(wire)
+    wire.protocol._sendAutoPing()
+    reactor.advance(31)
+    wire.flush()
+    assert wire.lost
+    assert wire.app_messages() == [{"type": "websocket.disconnect", "code": 1006}]
+
+
+def test_messages_update_daphnes_last_ping(wire: Wire) -> None:
+    Taken(wire)
+    wire.protocol.last_ping = 0.0
+    wire.client_sends(wire.send_frames(Frame(Opcode.BINARY, b"x")))
+    assert wire.protocol.last_ping > 0
+
+
+@pytest.mark.parametrize(("code", "reason"), [(1000, ""), (1001, "bye"), (4321, "custom")])
+def test_the_clients_close_completes_the_handshake(wire: Wire, code: int, reason: str) -> None:
+    taken = Taken(wire)
+    wire.client_sends(wire.send_frames(
+        Frame(Opcode.BINARY, b"last"), Frame(Opcode.CLOSE, WsClose(code, reason).serialize())
+    ))
+    assert taken.messages == [(b"last", None)]
+    assert close_code(wire.received()) == 1000  # autobahn's reply, as on the plain path
+    assert wire.client_eof()
+    assert wire.lost
+    assert wire.app_messages() == [{"type": "websocket.disconnect", "code": code}]
+
+
+def test_a_close_without_a_code(wire: Wire) -> None:
+    Taken(wire)
+    wire.client_sends(wire.send_frames(Frame(Opcode.CLOSE, b"")))
+    assert wire.client_eof()
+    assert wire.app_messages() == [{"type": "websocket.disconnect", "code": None}]
+
+
+def test_the_clients_reply_to_our_close(wire: Wire) -> None:
+    Taken(wire)
+    assert adapter.close_with_any_code(wire.send, 1009)
+    assert close_code(wire.received()) == 1009
+    wire.client_sends(wire.send_frames(Frame(Opcode.CLOSE, WsClose(1009, "").serialize())))
+    wire.flush()
+    assert wire.lost
+    assert wire.app_messages() == [{"type": "websocket.disconnect", "code": 1009}]
+
+
+@pytest.mark.parametrize(
+    ("stream", "code"),
+    [
+        (b"\x82\x03abc", 1002),  # not masked
+        (bytes((0xC2, 0x80)) + b"\0\0\0\0", 1002),  # RSV1 without an extension
+        (bytes((0x81, 0x82)) + b"\0\0\0\0" + b"\xc3\x28", 1007),  # invalid UTF-8
+        (bytes((0x82, 0xFE)) + (MAX + 1).to_bytes(2, "big") + b"\0\0\0\0", 1009),
+    ],
+)
+def test_protocol_errors_close_with_their_code(wire: Wire, stream: bytes, code: int) -> None:
+    taken = Taken(wire)
+    wire.client_sends(wire.send_frames(Frame(Opcode.BINARY, b"ok")) + stream)
+    assert taken.messages == [(b"ok", None)]
+    frames = wire.received()
+    assert close_code(frames) == code
+    # The write side is shut once the close frame is out: the client sees EOF,
+    # closes, and the application gets its disconnect.
+    assert wire.client_eof()
+    wire.client.close()
+    wire.read()
+    assert wire.lost
+    assert wire.app_messages() == [{"type": "websocket.disconnect", "code": 1006}]
+
+
+def test_a_message_of_exactly_the_limit_passes(wire: Wire) -> None:
+    taken = Taken(wire, max_bytes=300)
+    wire.client_sends(wire.send_frames(
+        Frame(Opcode.BINARY, b"a" * 200, fin=False), Frame(Opcode.CONT, b"b" * 100)
+    ))
+    assert taken.messages == [(b"a" * 200 + b"b" * 100, None)]
+    wire.client_sends(wire.send_frames(
+        Frame(Opcode.BINARY, b"a" * 200, fin=False), Frame(Opcode.CONT, b"b" * 101)
+    ))
+    assert close_code(wire.received()) == 1009
+
+
+def test_a_client_that_never_closes_after_a_protocol_error_is_aborted(
+    wire: Wire, reactor: MemoryReactorClock
+) -> None:
+    Taken(wire)
+    wire.client_sends(b"\x82\x03abc")
+    assert close_code(wire.received()) == 1002
+    assert not wire.lost
+    reactor.advance(2)  # autobahn's closing-handshake timeout (1 s)
+    wire.flush()
+    assert wire.lost
+    assert wire.app_messages() == [{"type": "websocket.disconnect", "code": 1006}]
+
+
+def test_no_take_over_once_closing(wire: Wire) -> None:
+    sock = fast_socket(wire.send)
+    assert sock is not None
+    wire.protocol.sendClose(1000)
+    assert not sock.take_messages(lambda b, t: None, MAX)
+
+
+# Outbound -----------------------------------------------------------------------------
+
+
+def test_write_goes_straight_to_the_socket(wire: Wire) -> None:
+    sock = fast_socket(wire.send)
+    assert sock is not None
+    assert sock.write(websocket_frame(b"snap"))
+    assert wire.transport not in wire.reactor.getWriters()  # not through Twisted's buffer
+    assert [(f.opcode, f.data) for f in wire.received()] == [(Opcode.BINARY, b"snap")]
+    assert sock.pending_bytes() == 0
+
+
+def test_write_refuses_once_closing(wire: Wire) -> None:
+    sock = fast_socket(wire.send)
+    assert sock is not None
+    wire.protocol.sendClose(1000)
+    assert not sock.write(websocket_frame(b"late"))
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 200_000])
+@pytest.mark.parametrize("text", [False, True])
+def test_frames_parse_as_one_whole_message(size: int, text: bool) -> None:
+    payload = (b"x" if text else bytes(range(256))[:1]) * size
+    client = Protocol(Side.CLIENT, state=State.OPEN, max_size=None)
+    client.receive_data(websocket_frame(payload, text=text))
+    events = client.events_received()
+    assert len(events) == 1
+    frame = events[0]
+    assert frame.fin and frame.opcode == (Opcode.TEXT if text else Opcode.BINARY)
+    assert frame.data == payload
