@@ -11,10 +11,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameserver.settings")
 django_asgi_app = get_asgi_application()
 
 # Imported after Django is set up: they load models.
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from gameserver import routing  # noqa: E402
 from lobby.auth import socket_stack  # noqa: E402
+from lobby.outbox import TASK_CHANNEL  # noqa: E402
+from lobby.tasks import TaskConsumer  # noqa: E402
 
 SERVER_GC_THRESHOLDS = (20_000, 20, 20)
 """gen0 every 20,000 net allocations (CPython's default: 700)."""
@@ -29,5 +31,7 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": socket_stack(URLRouter(routing.websocket_urlpatterns)),
+        # Task consumers: `manage.py runworker arena-tasks` runs them (docs/tasks.md).
+        "channel": ChannelNameRouter({TASK_CHANNEL: TaskConsumer.as_asgi()}),
     }
 )

@@ -197,9 +197,9 @@ def match_list(request: HttpRequest) -> HttpResponse:
 
 @api("GET")
 def leaderboard(request: HttpRequest) -> HttpResponse:
-    """GET /api/leaderboard?limit=&by=kills|wins → {"by", "players": [...]}."""
+    """GET /api/leaderboard?limit=&by=kills|wins|rating → {"by", "players": [...]}."""
     limit = _limit(request, 20)
     by = request.GET.get("by", "kills")
-    if by not in ("kills", "wins"):
-        raise ApiError(400, "invalid", "by must be 'kills' or 'wins'")
+    if by not in history.LEADERBOARD_ORDER:
+        raise ApiError(400, "invalid", "by must be 'kills', 'wins' or 'rating'")
     return JsonResponse({"by": by, "players": history.leaderboard(limit, by)})
