@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.test import Client
-
 from asgiref.sync import async_to_sync
+from django.test import Client
 
 from lobby import history, tasks, workers
 from lobby.models import MatchPlayer, MatchResult, Notification, Task
