@@ -335,14 +335,15 @@ def _mean_ratings(room_ids: list[int], now: object) -> dict[int, float]:
 
 def matchmake(user: User) -> Room:
     """A reservation for `user` at once: `matchmake_skill(user, wait=False)`, never None."""
-    room = matchmake_skill(user, wait=False)
+    room, _band = matchmake_skill(user, wait=False)
     assert room is not None
     return room
 
 
-def matchmake_skill(user: User, wait: bool = False) -> Room | None:
+def matchmake_skill(user: User, wait: bool = False) -> tuple[Room | None, float]:
     """Reserve a seat for `user` (for `seat_reservation_seconds`), preferring rooms
-    whose seat holders' mean rating is close to the user's (docs/protocol.md).
+    whose seat holders' mean rating is close to the user's (docs/protocol.md);
+    returns `(room or None, the band used)`.
 
     - A seat the user already holds in an open public room not `ended` is
       returned (a reservation is extended).
@@ -378,7 +379,7 @@ def matchmake_skill(user: User, wait: bool = False) -> Room | None:
                 mine.reserved_until = now + hold
                 mine.save(update_fields=["reserved_until"])
             MatchmakingTicket.objects.filter(user=user).delete()
-            return mine.room
+            return mine.room, 0.0
         ticket, created = MatchmakingTicket.objects.get_or_create(
             user=user, defaults={"started_at": now, "last_seen": now}
         )
@@ -407,7 +408,7 @@ def matchmake_skill(user: User, wait: bool = False) -> Room | None:
         if in_band:
             names = [n for *_, n in in_band]
         elif ranked and wait and not widest:
-            return None
+            return None, band
         else:
             names = [n for *_, n in sorted(ranked)]
         for name in names:
@@ -423,12 +424,12 @@ def matchmake_skill(user: User, wait: bool = False) -> Room | None:
             )
             ticket.delete()
             _after_commit_changed(room.name)
-            return room
+            return room, band
         room = _new_matchmade_room()
         Seat.objects.create(room=room, user=user, joined=False, reserved_until=now + hold)
         ticket.delete()
         _after_commit_changed(room.name)
-        return room
+        return room, band
 
 
 def _new_matchmade_room() -> Room:
@@ -590,7 +591,7 @@ async def amatchmake(user: User) -> Room:
     return await database_sync_to_async(matchmake)(user)
 
 
-async def amatchmake_skill(user: User, wait: bool = False) -> Room | None:
+async def amatchmake_skill(user: User, wait: bool = False) -> tuple[Room | None, float]:
     pusher.bind()
     return await database_sync_to_async(matchmake_skill)(user, wait)
 

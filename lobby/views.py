@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, model_validator
 
 from lobby import chat, history, notifications, rooms
@@ -117,11 +116,8 @@ def matchmake(request: HttpRequest) -> HttpResponse:
     seat_reservation_seconds; with `wait` maybe {"room": null, "retry_after", "band"}."""
     body = parse_body(request, MatchmakeRequest)
     user = _user(request)
-    room = rooms.matchmake_skill(user, wait=body.wait)
+    room, band = rooms.matchmake_skill(user, wait=body.wait)
     if room is None:
-        waited = rooms.MatchmakingTicket.objects.filter(user=user).first()
-        band = rooms.skill_band(
-            (timezone.now() - waited.started_at).total_seconds() if waited else 0.0)
         return JsonResponse({"room": None, "retry_after": rooms.RETRY_AFTER_SECONDS,
                              "band": round(band, 2)})
     return JsonResponse({"room": room.name})

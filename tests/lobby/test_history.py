@@ -152,3 +152,39 @@ def test_history_bad_params(path: str) -> None:
 def test_history_wrong_methods() -> None:
     assert_error(Client().post("/api/matches"), 405, "method_not_allowed")
     assert_error(Client().post("/api/leaderboard"), 405, "method_not_allowed")
+
+
+def test_ratings_follow_placements_and_the_board_ranks_by_mu_minus_3_sigma() -> None:
+    from openskill.models import PlackettLuce
+
+    from lobby.models import PlayerStats
+
+    a, b, c = (make_user(n)[0] for n in ("ann", "bob", "cat"))
+    history.record_match("r", 60, [line(c.pk, "cat", 0, 2, 0, 3), line(a.pk, "ann", 3, 0, 3, 1),
+                                   line(b.pk, "bob", 1, 1, 1, 2)])
+    assert Client().get("/api/leaderboard?by=rating").json()["players"] == []  # not rated yet
+    assert run_tasks() == ["done"]
+    model = PlackettLuce()
+    expected = model.rate([[model.rating()], [model.rating()], [model.rating()]], ranks=[1, 2, 3])
+    for user, [want] in zip((a, b, c), expected, strict=True):
+        stats = PlayerStats.objects.get(user=user, game="arena")
+        assert stats.mu == pytest.approx(want.mu) and stats.sigma == pytest.approx(want.sigma)
+        assert stats.rating == pytest.approx(want.mu - 3 * want.sigma)
+        assert stats.rated_matches == 1
+    board = Client().get("/api/leaderboard?by=rating").json()
+    assert board["by"] == "rating"
+    assert [p["user"]["name"] for p in board["players"]] == ["ann", "bob", "cat"]
+    assert board["players"][0]["rating"] == round(expected[0][0].ordinal(), 2)
+    kills = Client().get("/api/leaderboard").json()["players"]
+    assert [p["rating"] for p in kills] == [p["rating"] for p in board["players"]]
+
+
+def test_a_tie_shares_the_place_and_the_rating() -> None:
+    from lobby.models import PlayerStats
+
+    a, b = make_user("ann")[0], make_user("bob")[0]
+    history.record_match("r", 60, [line(a.pk, "ann", 0, 0, 0, 1), line(b.pk, "bob", 0, 0, 0, 1)])
+    run_tasks()
+    ann, bob = (PlayerStats.objects.get(user=u) for u in (a, b))
+    assert ann.mu == pytest.approx(bob.mu) == pytest.approx(25.0)
+    assert ann.sigma < 25 / 3 and ann.rating == pytest.approx(bob.rating)
