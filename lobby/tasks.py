@@ -124,18 +124,24 @@ def _run_claimed(task_id: int, token: str, kind: str) -> tuple[str, list[dict[st
     ]
 
 
-async def run_task(task_id: int) -> str:
-    """Claim and run task `task_id` once, then push its notifications.
+def execute(task_id: int) -> tuple[str, list[dict[str, Any]]]:
+    """Claim and run task `task_id` once (sync, database only).
 
-    Returns `done`, `failed` (retry scheduled), `dead`, `lost` (the lease
-    passed to another worker before the commit) or `skipped` (not runnable:
-    done, dead, not due, or leased elsewhere).
+    Returns the outcome — `done`, `failed` (retry scheduled), `dead`, `lost`
+    (the lease passed to another worker before the commit) or `skipped` (not
+    runnable: done, dead, not due, or leased elsewhere) — and the pushes
+    `[{"group", "frame"}]` to send now that the run has committed.
     """
-    claimed = await database_sync_to_async(outbox.claim)(task_id)
+    claimed = outbox.claim(task_id)
     if claimed is None:
-        return "skipped"
+        return "skipped", []
     token, kind = claimed
-    result, pushes = await database_sync_to_async(_run_claimed)(task_id, token, kind)
+    return _run_claimed(task_id, token, kind)
+
+
+async def run_task(task_id: int) -> str:
+    """`execute` from async code, then push its notifications; returns the outcome."""
+    result, pushes = await database_sync_to_async(execute)(task_id)
     for item in pushes:
         try:
             await push.apush(item["group"], item["frame"])

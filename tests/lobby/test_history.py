@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.test import Client
 
 from lobby import history, tasks, workers
@@ -21,13 +20,9 @@ TX = pytest.mark.django_db(transaction=True)
 
 
 def run_tasks() -> list[str]:
-    """Run every pending task once, as a worker would (outside any server loop)."""
+    """Run every pending task once, as a worker would (without its pushes)."""
     ids = list(Task.objects.filter(status=Task.PENDING).values_list("pk", flat=True))
-
-    async def run() -> list[str]:
-        return [await tasks.run_task(i) for i in ids]
-
-    return async_to_sync(run)()
+    return [tasks.execute(i)[0] for i in ids]
 
 
 def line(

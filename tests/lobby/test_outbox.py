@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.test import Client
 from django.utils import timezone
@@ -35,7 +34,7 @@ def new_task(kind: str = "test.record", **payload: Any) -> int:
 
 
 def run(task_id: int) -> str:
-    return str(async_to_sync(tasks.run_task)(task_id))
+    return tasks.execute(task_id)[0]
 
 
 def counter(key: str) -> str | None:
