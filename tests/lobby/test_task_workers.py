@@ -17,14 +17,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import ROOT, RedisServer, migrate, server_env, wait_until
+from tests.servers import ROOT, RedisServer, free_port, migrate, server_env, wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.live]
 
@@ -61,11 +63,11 @@ class Deployment:
     def stats(self) -> dict[str, Any]:
         return dict(self.ctl("stats"))
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"worker-{len(self.workers)}.log", "wb")
         process = subprocess.Popen(
             [sys.executable, "manage.py", "runworker", "arena-tasks"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
         self.workers.append(process)
@@ -127,15 +129,32 @@ def test_a_worker_killed_mid_task_leaves_the_effect_applied_exactly_once(
     assert stats["tasks"][0]["attempts"] == 2
 
 
+def scrape(port: int) -> dict[str, float]:
+    """A worker's task metrics (WORKER_METRICS_PORT), by sample name and labels."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return {
+        sample.name + json.dumps(sample.labels, sort_keys=True): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("arena_task")
+    }
+
+
 def test_a_burst_of_1000_tasks_is_all_done_none_twice(deployment: Deployment) -> None:
-    deployment.start_worker()
-    deployment.start_worker()
+    ports = [free_port(), free_port()]
+    for port in ports:
+        deployment.start_worker(WORKER_METRICS_PORT=str(port))
     ids = deployment.enqueue("test.record", 1000, {"key": "b{i}"})
     assert len(ids) == 1000
     wait_until(lambda: all_done(deployment, 1000), 240, f"1000 tasks done\n{deployment.logs()}")
     counts = deployment.stats()["counts"]
     assert len(counts) == 1000
     assert set(counts.values()) == {"1"}
+    done = 'arena_tasks_done_total{"kind": "test.record"}'
+    assert sum(scrape(port)[done] for port in ports) == 1000  # counted once each, too
+    wait_until(lambda: all(scrape(p)["arena_tasks_pending{}"] == 0 for p in ports), 10,
+               "the queue-depth gauge to reach 0")
 
 
 def test_a_failing_task_is_retried_then_dead_then_retried_from_the_admin(
