@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -17,6 +18,7 @@ from gameserver import routing  # noqa: E402
 from lobby.auth import socket_stack  # noqa: E402
 from lobby.outbox import TASK_CHANNEL  # noqa: E402
 from lobby.tasks import TaskConsumer  # noqa: E402
+from lobby.workers import ensure_embedded  # noqa: E402
 
 SERVER_GC_THRESHOLDS = (20_000, 20, 20)
 """gen0 every 20,000 net allocations (CPython's default: 700)."""
@@ -27,9 +29,17 @@ SERVER_GC_THRESHOLDS = (20_000, 20, 20)
 gc.set_threshold(*SERVER_GC_THRESHOLDS)
 gc.freeze()
 
+
+async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Django; without Redis the first request also starts the in-process task worker,
+    so a backlog left by an earlier run is picked up at once (lobby/workers.py)."""
+    ensure_embedded()
+    await django_asgi_app(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": socket_stack(URLRouter(routing.websocket_urlpatterns)),
         # Task consumers: `manage.py runworker arena-tasks` runs them (docs/tasks.md).
         "channel": ChannelNameRouter({TASK_CHANNEL: TaskConsumer.as_asgi()}),

@@ -7,9 +7,10 @@
 - Embedded (no Redis): the in-process channel layer cannot be shared with
   another process, so `ensure_embedded()` starts, on the running loop of the
   server process, the same `TaskConsumer` fed from `TASK_CHANNEL` the way
-  Channels' `Worker` feeds it, plus the sweeper. It is called when a task is
-  sent and when the room runtime starts, so a backlog left by an earlier
-  run is picked up as soon as the server handles its first socket.
+  Channels' `Worker` feeds it, plus the sweeper. It is called on every HTTP
+  request (gameserver/asgi.py), when the room runtime starts and when a task
+  is sent, so a backlog left by an earlier run is picked up as soon as the
+  server answers its first request (a health check will do).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ Redis: they run in a separate `manage.py runworker arena-tasks` process.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import tempfile
@@ -107,3 +108,27 @@ async def test_two_players_finish_a_short_match_and_get_rated(deployment: LiveSe
         assert results[0]["data"]["room"] == "rated-1"
     await ann.ws.close()
     await bob.ws.close()
+
+
+def test_an_embedded_server_runs_a_backlog_left_by_an_earlier_run() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="arena-backlog-"))
+    env = server_env(workdir / "db.sqlite3", {"TASK_TEST_HOOKS": "true"})
+    migrate(env)
+
+    def ctl(*args: str) -> Any:
+        done = subprocess.run([sys.executable, "-m", "tests.lobby.taskctl", *args], cwd=ROOT,
+                              env=env, capture_output=True, timeout=120, check=True)
+        return json.loads(done.stdout.decode().strip().splitlines()[-1])
+
+    # Committed, never sent: the server that wrote them stopped before sending.
+    ctl("enqueue", "test.record", "30", '{"key": "e{i}"}', "--no-send")
+    server = LiveServer(env=env).start()  # its first request starts the embedded worker
+    try:
+        def done() -> bool:
+            tasks = ctl("stats")["tasks"]
+            return all(t["status"] == "done" for t in tasks)
+
+        wait_for(done, 30, "the backlog to be done by the server process")
+        assert set(ctl("stats")["counts"].values()) == {"1"}
+    finally:
+        server.stop()

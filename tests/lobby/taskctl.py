@@ -1,6 +1,6 @@
 """A command line onto a live deployment's task queue, for tests that run real workers.
 
-    python -m tests.lobby.taskctl enqueue KIND COUNT PAYLOAD_JSON   # "{i}" → 0..COUNT-1
+    python -m tests.lobby.taskctl enqueue KIND COUNT PAYLOAD_JSON [--no-send]  # "{i}" → 0..COUNT-1
     python -m tests.lobby.taskctl stats
     python -m tests.lobby.taskctl admin-retry ID [ID ...]
     python -m tests.lobby.taskctl reset
@@ -39,7 +39,8 @@ def main(argv: list[str]) -> int:
                 outbox.enqueue(kind, json.loads(template.replace("{i}", str(i))))
                 for i in range(count)
             ]
-        sent = asyncio.run(_send(ids))
+        # --no-send: as if the process stopped between the commit and the send.
+        sent = 0 if "--no-send" in args[3:] else asyncio.run(_send(ids))
         result = {"ids": ids, "sent": sent}
     elif command == "stats":
         tasks = list(Task.objects.order_by("id").values("id", "status", "attempts", "last_error"))
