@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
@@ -150,12 +151,6 @@ def claim(task_id: int) -> tuple[str, str] | None:
         return token, task.kind
 
 
-def payload(task_id: int) -> dict[str, Any]:
-    """The payload of task `task_id`."""
-    value = Task.objects.values_list("payload", flat=True).get(pk=task_id)
-    return dict(value)
-
-
 def complete(task_id: int, token: str, effect: Callable[[Task], T]) -> tuple[bool, T | None]:
     """Run `effect(task)` and mark the task done in one transaction.
 
@@ -255,9 +250,7 @@ async def asend(ids: Iterable[int]) -> int:
     the next sweep sends it (in the embedded mode this also starts the
     in-process worker on the running loop; lobby/workers.py).
     """
-    from channels.db import database_sync_to_async
-
-    from lobby import workers
+    from lobby import workers  # it imports this module
 
     ids = [int(i) for i in ids]
     if not ids:
@@ -265,13 +258,11 @@ async def asend(ids: Iterable[int]) -> int:
     workers.ensure_embedded()
     layer = get_channel_layer()
     sent: list[int] = []
-    failed: list[int] = []
     for task_id in ids:
         try:
             await layer.send(TASK_CHANNEL, run_message(task_id))
             sent.append(task_id)
         except Exception as exc:  # ChannelFull, Redis down: the sweeper resends
-            failed.append(task_id)
             logger.debug("task %s not sent (%s); the sweeper will", task_id, exc)
     if sent:
         await database_sync_to_async(mark_sent)(sent)
@@ -280,8 +271,6 @@ async def asend(ids: Iterable[int]) -> int:
 
 async def asend_swept(ids: list[int]) -> int:
     """Send tasks the sweeper picked (already marked sent); unmark the refused ones."""
-    from channels.db import database_sync_to_async
-
     layer = get_channel_layer()
     refused: list[int] = []
     for task_id in ids:
