@@ -95,17 +95,18 @@ def mark_sent(ids: Iterable[int]) -> None:
     Task.objects.filter(pk__in=list(ids), status=Task.PENDING).update(sent_at=timezone.now())
 
 
-def due_for_send(limit: int = SWEEP_BATCH) -> list[int]:
+def due_for_send(limit: int = SWEEP_BATCH, everything: bool = False) -> list[int]:
     """Ids of due, unclaimed pending tasks never sent or sent over `task_resend_seconds`
-    ago; they are marked sent now (the caller sends them)."""
+    ago (with `everything`: however recently sent); they are marked sent now (the
+    caller sends them)."""
     now = timezone.now()
     resend_before = now - timedelta(seconds=_config().task_resend_seconds)
+    query = _claimable(now)
+    if not everything:
+        query = query.filter(Q(sent_at__isnull=True) | Q(sent_at__lt=resend_before))
     with transaction.atomic():
         ids = list(
-            _locked(
-                _claimable(now).filter(Q(sent_at__isnull=True) | Q(sent_at__lt=resend_before)),
-                skip=True,
-            )
+            _locked(query, skip=True)
             .order_by("due_at", "id")
             .values_list("pk", flat=True)[:limit]
         )

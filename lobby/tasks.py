@@ -170,10 +170,11 @@ class TaskConsumer(AsyncConsumer):  # type: ignore[misc]
 # The sweeper ---------------------------------------------------------------------------
 
 
-async def sweep_once() -> int:
+async def sweep_once(everything: bool = False) -> int:
     """Send every due task that is unclaimed and unsent (or sent `task_resend_seconds`
-    ago); refresh the queue-depth gauges. Returns how many messages went out."""
-    ids = await database_sync_to_async(outbox.due_for_send)()
+    ago; with `everything`, however recently); refresh the queue-depth gauges.
+    Returns how many messages went out."""
+    ids = await database_sync_to_async(outbox.due_for_send)(outbox.SWEEP_BATCH, everything)
     sent = await outbox.asend_swept(ids) if ids else 0
     counts = await database_sync_to_async(outbox.depth)()
     taskmetrics.PENDING.set(counts["pending"])
@@ -182,10 +183,17 @@ async def sweep_once() -> int:
 
 
 async def sweep_forever() -> None:
-    """`sweep_once` every `task_sweep_seconds`, until cancelled; errors are logged."""
+    """`sweep_once` every `task_sweep_seconds`, until cancelled; errors are logged.
+
+    The first sweep of a process sends every due, unclaimed task however
+    recently it was sent: its message may have gone to nobody (no worker was
+    listening), and a worker that just started is exactly who should hear it.
+    """
+    first = True
     while True:
         try:
-            await sweep_once()
+            await sweep_once(everything=first)
+            first = False
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -192,3 +192,11 @@ async def test_the_embedded_sweeper_runs_a_backlog_and_exports_metrics(arena: An
     assert sample("arena_tasks_done_total", {"kind": "test.record"}) - done_before == 20
     assert sample("arena_task_latency_seconds_count") - latency_before == 20
     assert sample("arena_tasks_pending") == 0
+
+
+def test_a_first_sweep_sends_even_recently_sent_tasks() -> None:
+    sent, leased = new_task(), new_task()
+    outbox.mark_sent([sent, leased])
+    outbox.claim(leased)
+    assert outbox.due_for_send() == []
+    assert outbox.due_for_send(everything=True) == [sent]  # never a leased one
