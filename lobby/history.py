@@ -44,12 +44,15 @@ class PlayerResult(BaseModel):
 _RESULTS = TypeAdapter(list[PlayerResult])
 
 
-def record_match(room: str, duration_s: float, results: list[dict[str, Any]]) -> MatchResult:
-    """Persist a finished match, its players' totals and its `match.finished` task at once.
+def store_match(
+    room: str, duration_s: float, results: list[dict[str, Any]]
+) -> tuple[MatchResult, int]:
+    """Persist a finished match, its players' totals and its `match.finished` task at once;
+    returns the match and the task's id (send it with `outbox.asend`, or leave it to
+    the sweeper).
 
-    The match's task id is `match.task_id` (send it with `outbox.asend`, or
-    leave it to the sweeper). Raises pydantic.ValidationError / ValueError on
-    malformed input (the runtime's bug, not a player's); nothing is stored then.
+    Raises pydantic.ValidationError / ValueError on malformed input (the
+    runtime's bug, not a player's); nothing is stored then.
     """
     lines = _RESULTS.validate_python(results)
     if not 0 <= float(duration_s) < 366 * 86_400:
@@ -80,16 +83,21 @@ def record_match(room: str, duration_s: float, results: list[dict[str, Any]]) ->
                     kills=F("kills") + r.kills, deaths=F("deaths") + r.deaths,
                     score=F("score") + r.score, updated_at=ended,
                 )
-        match.task_id = outbox.enqueue("match.finished", {"match_id": match.pk})  # type: ignore[attr-defined]
-    return match
+        task_id = outbox.enqueue("match.finished", {"match_id": match.pk})
+    return match, task_id
+
+
+def record_match(room: str, duration_s: float, results: list[dict[str, Any]]) -> MatchResult:
+    """`store_match` without sending the task (the sweeper will)."""
+    return store_match(room, duration_s, results)[0]
 
 
 async def arecord_match(
     room: str, duration_s: float, results: list[dict[str, Any]]
 ) -> MatchResult:
-    """`record_match` from async code, then the task is sent to the workers."""
-    match = await database_sync_to_async(record_match)(room, duration_s, results)
-    await outbox.asend([match.task_id])  # type: ignore[attr-defined]
+    """`store_match` from async code, then its task is sent to the workers."""
+    match, task_id = await database_sync_to_async(store_match)(room, duration_s, results)
+    await outbox.asend([task_id])
     return match
 
 
