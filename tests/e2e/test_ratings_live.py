@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,7 @@ def deployment(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
         server.stop()
         if redis is not None:
             redis.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def play_until_ended(players: list[Player], timeout: float = 30) -> None:
@@ -132,3 +134,4 @@ def test_an_embedded_server_runs_a_backlog_left_by_an_earlier_run() -> None:
         assert set(ctl("stats")["counts"].values()) == {"1"}
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -98,6 +99,7 @@ def deployment() -> Iterator[Deployment]:
     finally:
         found.stop()
         redis.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def statuses(stats: dict[str, Any]) -> dict[str, int]:
