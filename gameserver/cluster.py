@@ -3,7 +3,8 @@
     python -m gameserver.cluster --processes 2 --host 127.0.0.1 --port 8000
 
 Starts a private redis-server when REDIS_URL is unset, N daphne processes on
-ports PORT+1 … PORT+N sharing it, and nginx on HOST:PORT hashing each room's
+ports PORT+1 … PORT+N sharing it, one task worker (`manage.py runworker
+arena-tasks`, docs/tasks.md), and nginx on HOST:PORT hashing each room's
 URL to one process (`render_nginx`). Without nginx on PATH the processes
 still work (any process serves any room); connect to their ports directly.
 Ctrl-C or SIGTERM stops everything; each daphne process hands its rooms over
@@ -129,13 +130,16 @@ def main(argv: list[str] | None = None) -> int:
             children.append(subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                  "gameserver.asgi:application"], cwd=ROOT, env=daphne_env))
+        children.append(subprocess.Popen(
+            [sys.executable, "manage.py", "runworker", "arena-tasks"], cwd=ROOT, env=env))
         for port in ports:
             _wait_for_port(port, 30)
         if nginx is not None:
             config = render_nginx(workdir, args.host, args.port, ports)
             children.append(subprocess.Popen([nginx, "-p", str(workdir), "-c", str(config)]))
             print(f"arena cluster: http://{args.host}:{args.port}/ (nginx) → "
-                  f"{len(ports)} processes on ports {ports[0]}–{ports[-1]}", flush=True)
+                  f"{len(ports)} processes on ports {ports[0]}–{ports[-1]}, one task worker",
+                  flush=True)
         else:
             print(f"arena cluster: nginx not found; processes on ports {ports}", flush=True)
         print(f"arena cluster: /metrics needs 'Authorization: Bearer <token>' with {token_note}",

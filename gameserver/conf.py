@@ -119,6 +119,33 @@ class ServerConfig(BaseSettings):
         """TRUSTED_PROXIES parsed (empty: no proxy is trusted; X-Forwarded-For is ignored)."""
         return _parse_networks(self.trusted_proxies)
 
+    # Task queue, ratings, skill-based matchmaking, match length. See docs/tasks.md.
+    match_seconds: float = Field(default=180.0, gt=0, le=86_400)
+    """How long the PLAYING phase of a match lasts (the engine's time limit)."""
+    countdown_seconds: float = Field(default=3.0, ge=0, le=3_600)
+    """How long COUNTDOWN lasts before PLAYING."""
+    task_max_attempts: int = Field(default=5, ge=1, le=100)
+    """Runs of a task (failures and lost workers) before it is parked as dead."""
+    task_backoff_seconds: float = Field(default=2.0, gt=0, le=3_600)
+    """Retry delay after the first failure; doubles with each failure."""
+    task_backoff_max_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    task_lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    """A claimed task belongs to its worker this long; then it may run elsewhere."""
+    task_resend_seconds: float = Field(default=30.0, gt=0, le=86_400)
+    """A due task whose message was sent this long ago without a claim is sent again."""
+    task_sweep_seconds: float = Field(default=5.0, gt=0, le=3_600)
+    """How often a worker's sweeper looks for due tasks to (re-)send."""
+    worker_metrics_port: int = Field(default=0, ge=0, le=65_535)
+    """A `runworker` process serves its task metrics on 127.0.0.1:PORT (0: off)."""
+    task_test_hooks: bool = False
+    """Enables the test-only task kinds (`test.*`); never set in production."""
+    skill_band_base: float = Field(default=5.0, ge=0, le=1_000)
+    """Matchmaking: the rating distance accepted at once."""
+    skill_band_growth: float = Field(default=1.0, ge=0, le=1_000)
+    """Matchmaking: how much the band widens per second of waiting."""
+    skill_band_max: float = Field(default=30.0, ge=0, le=10_000)
+    """Matchmaking: the widest band; past it any free seat is taken."""
+
     @field_validator("database_url")
     @classmethod
     def _database_url_parses(cls, value: str) -> str:

@@ -44,6 +44,7 @@ from gameserver.connection import CLOSE_KICKED, CLOSE_RESTART, CLOSE_ROOM_GONE, 
 from gameserver.hub import RoomHub
 from gameserver.ownership import Ownership, RedisError, ownership_for
 from gameserver.room import RoomEngine, RoomSettings, RoomStateError
+from lobby import workers
 from lobby.perloop import PerLoop
 from lobby.receiver import receive_forever
 
@@ -125,6 +126,7 @@ class RoomManager:
             self._tasks.append(loop.create_task(self._lease_loop(), name="room-leases"))
         else:
             await self._reset_lobby()
+            workers.ensure_embedded()  # tasks run in this process without Redis
         self._install_sigterm(loop)
 
     # Entering and leaving rooms -------------------------------------------------
@@ -246,6 +248,8 @@ class RoomManager:
                 idle_seconds=self.config.room_idle_seconds,
                 grace_seconds=self.config.reconnect_grace_seconds,
                 max_players=self.config.max_players_per_room,
+                countdown_seconds=self.config.countdown_seconds,
+                match_seconds=self.config.match_seconds,
             ),
             publish=self.publish,
             on_event=lambda kind, data: self._engine_event(room, kind, data),

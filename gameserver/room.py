@@ -71,6 +71,8 @@ class RoomSettings:
     idle_seconds: float
     grace_seconds: float
     max_players: int
+    countdown_seconds: float = 3.0
+    match_seconds: float = 180.0
 
 
 class RoomEngine:
@@ -95,6 +97,8 @@ class RoomEngine:
             tick_rate=settings.tick_rate,
             snapshot_rate=settings.snapshot_rate,
             max_players=settings.max_players,
+            countdown_s=settings.countdown_seconds,
+            match_s=settings.match_seconds,
         )
         # No input log: a room runs for hours, and replays are not kept.
         self.match = match or Match(

@@ -23,9 +23,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Before `channels`: its `runworker` command adds the task sweeper to Channels' own.
+    "gameserver",
     "channels",
     "lobby",
-    "gameserver",
     "client",
 ]
 

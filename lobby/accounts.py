@@ -11,8 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -97,9 +95,7 @@ def revoke_tokens(user: User) -> None:
     """
     user.token_key = new_token_key()
     User.objects.filter(pk=user.pk).update(token_key=user.token_key)
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(push.user_group(user.pk), {"type": REVOKED})
+    push.send_sync(push.user_group(user.pk), {"type": REVOKED})
 
 
 @rate_limit("logout", lambda: settings.ARENA.logout_rate_per_minute, by="user")

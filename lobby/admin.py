@@ -4,6 +4,9 @@
   the message leaves history); an action mutes the authors for an hour.
 - Mutes: add one with an `until` time; the user's sends get error `muted`.
 - Rooms, seats, notifications, presence rows and match results are browsable.
+- Tasks (the outbox, docs/tasks.md): filter by status; "Retry" makes dead tasks
+  pending again with fresh attempts, and the workers' sweeper sends them.
+- Player stats: totals and ratings per player and game.
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from lobby import chat
+from lobby import chat, outbox
 from lobby.models import (
     ChatMessage,
     MatchPlayer,
     MatchResult,
     Mute,
     Notification,
+    PlayerStats,
     Presence,
     Room,
     Seat,
+    Task,
     User,
 )
 
@@ -117,3 +122,31 @@ class MatchResultAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("id", "room", "ended_at", "duration_s")
     search_fields = ("room",)
     inlines = [MatchPlayerInline]
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("id", "kind", "status", "attempts", "created_at", "due_at", "done_at")
+    list_filter = ("status", "kind")
+    readonly_fields = ("kind", "payload", "status", "attempts", "created_at", "due_at", "sent_at",
+                       "claim", "claimed_until", "done_at", "last_error")
+    actions = ["retry_dead"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Retry (dead tasks)")
+    def retry_dead(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        changed = outbox.retry(queryset.values_list("pk", flat=True))
+        self.message_user(
+            request, f"{len(changed)} dead task(s) queued again; workers pick them up at their "
+            "next sweep", messages.SUCCESS,
+        )
+
+
+@admin.register(PlayerStats)
+class PlayerStatsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("user", "game", "rating", "mu", "sigma", "matches", "wins", "kills")
+    list_filter = ("game",)
+    raw_id_fields = ("user",)
+    search_fields = ("user__display_name",)

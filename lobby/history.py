@@ -2,10 +2,16 @@
 
 `record_match(room, duration_s, results)` is called by the runtime (through
 `arecord_match` from a background task) when a match ends. `results` is a
-list of `{"player_id", "name", "kills", "deaths", "score", "place"}`. It
-stores a `MatchResult` with one `MatchPlayer` per entry, then sends each
-player a notification of kind `match_result` with
-`{"room", "place", "players", "score"}`.
+list of `{"player_id", "name", "kills", "deaths", "score", "place"}`. In ONE
+transaction it stores a `MatchResult` with one `MatchPlayer` per entry, adds
+the lines to each known player's `PlayerStats` totals, and writes the outbox
+task `match.finished`; `arecord_match` then sends the task. The worker
+(lobby/tasks.py) updates the ratings and sends each player a notification of
+kind `match_result` with `{"room", "place", "players", "score", "match",
+"rating", "rating_change"}` (docs/tasks.md).
+
+The leaderboard reads the stored `PlayerStats` figures, never aggregating
+matches per request.
 """
 
 from __future__ import annotations
@@ -14,12 +20,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from lobby import notifications, push
-from lobby.models import MatchPlayer, MatchResult, User
+from lobby import outbox, push, ratings
+from lobby.models import DEFAULT_GAME, MatchPlayer, MatchResult, PlayerStats, User
 
 
 class PlayerResult(BaseModel):
@@ -37,8 +43,12 @@ class PlayerResult(BaseModel):
 _RESULTS = TypeAdapter(list[PlayerResult])
 
 
-def record_match(room: str, duration_s: float, results: list[dict[str, Any]]) -> MatchResult:
-    """Persist a finished match and notify each player of their placement.
+def store_match(
+    room: str, duration_s: float, results: list[dict[str, Any]]
+) -> tuple[MatchResult, int]:
+    """Persist a finished match, its players' totals and its `match.finished` task at once;
+    returns the match and the task's id (send it with `outbox.asend`, or leave it to
+    the sweeper).
 
     Raises pydantic.ValidationError / ValueError on malformed input (the
     runtime's bug, not a player's); nothing is stored then.
@@ -46,6 +56,8 @@ def record_match(room: str, duration_s: float, results: list[dict[str, Any]]) ->
     lines = _RESULTS.validate_python(results)
     if not 0 <= float(duration_s) < 366 * 86_400:
         raise ValueError("duration_s out of range")
+    if len({r.player_id for r in lines}) != len(lines):
+        raise ValueError("a player appears twice in the results")
     known = set(
         User.objects.filter(pk__in=[r.player_id for r in lines]).values_list("pk", flat=True)
     )
@@ -62,20 +74,30 @@ def record_match(room: str, duration_s: float, results: list[dict[str, Any]]) ->
             )
             for r in lines
         )
-    for r in lines:
-        if r.player_id in known:
-            notifications.notify(
-                r.player_id, "match_result",
-                {"room": room, "place": r.place, "players": len(lines), "score": r.score},
-            )
-    return match
+        for r in lines:
+            if r.player_id in known:
+                PlayerStats.objects.get_or_create(user_id=r.player_id, game=DEFAULT_GAME)
+                PlayerStats.objects.filter(user_id=r.player_id, game=DEFAULT_GAME).update(
+                    matches=F("matches") + 1, wins=F("wins") + int(r.place == 1),
+                    kills=F("kills") + r.kills, deaths=F("deaths") + r.deaths,
+                    score=F("score") + r.score, updated_at=ended,
+                )
+        task_id = outbox.enqueue("match.finished", {"match_id": match.pk})
+    return match, task_id
+
+
+def record_match(room: str, duration_s: float, results: list[dict[str, Any]]) -> MatchResult:
+    """`store_match` without sending the task (the sweeper will)."""
+    return store_match(room, duration_s, results)[0]
 
 
 async def arecord_match(
     room: str, duration_s: float, results: list[dict[str, Any]]
 ) -> MatchResult:
-    """`record_match` from async code."""
-    return await push.run_sync(record_match, room, duration_s, results)
+    """`store_match` from async code, then its task is sent to the workers."""
+    match, task_id = await push.run_sync(store_match, room, duration_s, results)
+    await outbox.asend([task_id])
+    return match
 
 
 def match_dict(match: MatchResult) -> dict[str, Any]:
@@ -111,24 +133,33 @@ def matches(user_id: int | None, limit: int, before: int | None) -> dict[str, An
     }
 
 
+LEADERBOARD_ORDER = {
+    "kills": ["-kills", "-wins"],
+    "wins": ["-wins", "-kills"],
+    "rating": ["-rating", "-wins"],
+}
+"""The `by` values of the leaderboard and their ordering (ties: lower user id first)."""
+
+
 def leaderboard(limit: int, by: str = "kills") -> list[dict[str, Any]]:
-    """Players ranked by total kills (then wins) or by wins (then kills)."""
-    order = ["-kills", "-wins"] if by == "kills" else ["-wins", "-kills"]
+    """Players ranked by total kills (then wins), by wins (then kills), or by the
+    conservative rating `mu - 3 sigma` (then wins; only players with a rated match).
+
+    Read from the stored `PlayerStats` rows of players with at least one match.
+    """
+    query = PlayerStats.objects.filter(game=DEFAULT_GAME, matches__gt=0)
+    if by == "rating":
+        query = query.filter(rated_matches__gt=0)
     rows = (
-        MatchPlayer.objects.filter(user__isnull=False)
-        .values("user_id", "user__display_name", "user__username")
-        .annotate(
-            kills=Sum("kills"), deaths=Sum("deaths"), score=Sum("score"),
-            wins=Count("id", filter=Q(place=1)), matches=Count("id"),
-        )
-        .order_by(*order, "user_id")[:limit]
+        query.select_related("user")
+        .order_by(*LEADERBOARD_ORDER[by], "user_id")[:limit]
     )
     return [
         {
             "rank": i,
-            "user": {"id": r["user_id"], "name": r["user__display_name"] or r["user__username"]},
-            "kills": r["kills"], "deaths": r["deaths"], "score": r["score"],
-            "wins": r["wins"], "matches": r["matches"],
+            "user": {"id": r.user_id, "name": r.user.display_name or r.user.username},
+            "kills": r.kills, "deaths": r.deaths, "score": r.score,
+            "wins": r.wins, "matches": r.matches, "rating": ratings.shown(r.rating),
         }
         for i, r in enumerate(rows, start=1)
     ]

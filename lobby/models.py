@@ -217,3 +217,87 @@ class MatchPlayer(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.place} {self.name}"
+
+
+DEFAULT_GAME = "arena"
+"""The only game so far; ratings and stats are kept per (player, game)."""
+
+
+class PlayerStats(models.Model):
+    """One player's stored figures in one game: totals and skill rating.
+
+    `matches`, `wins`, `kills`, `deaths`, `score` are added in the same
+    transaction that stores a `MatchResult`; `mu`, `sigma`, `rating` and
+    `rated_matches` are updated by the task worker (lobby/ratings.py).
+    `rating` is the conservative figure `mu - 3 * sigma` the leaderboard ranks by.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="stats")
+    game = models.CharField(max_length=32, default=DEFAULT_GAME)
+    matches = models.PositiveIntegerField(default=0)
+    wins = models.PositiveIntegerField(default=0)
+    kills = models.IntegerField(default=0)
+    deaths = models.IntegerField(default=0)
+    score = models.IntegerField(default=0)
+    mu = models.FloatField(default=25.0)
+    sigma = models.FloatField(default=25.0 / 3)
+    rating = models.FloatField(default=0.0)
+    rated_matches = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "player stats"
+        constraints = [models.UniqueConstraint(fields=["user", "game"], name="stats_user_game")]
+        indexes = [
+            models.Index(fields=["game", "rating"], name="stats_game_rating"),
+            models.Index(fields=["game", "kills"], name="stats_game_kills"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.game}: {self.rating:.2f}"
+
+
+class MatchmakingTicket(models.Model):
+    """When a player started looking for a room (skill-based matchmaking widens with it)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                primary_key=True, related_name="matchmaking_ticket")
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} since {self.started_at:%H:%M:%S}"
+
+
+class Task(models.Model):
+    """The durable outbox: one unit of background work (lobby/outbox.py).
+
+    Written in the same transaction as what caused it, then announced on the
+    channel layer. `pending` until a worker's run commits together with
+    `done`; `dead` after `task_max_attempts` runs without success (retryable
+    in the admin). `claim`/`claimed_until` are the running worker's lease.
+    """
+
+    PENDING = "pending"
+    DONE = "done"
+    DEAD = "dead"
+    STATUSES = [(PENDING, "pending"), (DONE, "done"), (DEAD, "dead")]
+
+    kind = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=8, choices=STATUSES, default=PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    claim = models.CharField(max_length=32, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "due_at"], name="task_status_due")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"

@@ -31,7 +31,9 @@ def frame(notification: Notification) -> dict[str, Any]:
     }
 
 
-def _create(user_id: int, kind: str, data: dict[str, Any]) -> Notification:
+def create(user_id: int, kind: str, data: dict[str, Any]) -> Notification:
+    """Store a notification without pushing it (the caller pushes `frame(n)` after the
+    commit, e.g. from async code with `push.apush`)."""
     if not isinstance(kind, str) or not 1 <= len(kind) <= MAX_KIND_CHARS:
         raise ValueError(f"kind must be 1 to {MAX_KIND_CHARS} characters")
     if not isinstance(data, dict):
@@ -45,14 +47,14 @@ def notify(user_id: int, kind: str, data: dict[str, Any]) -> Notification:
     Inside a transaction, the push waits for the commit, so no tab ever sees
     a notification the database does not hold (see `lobby.push`).
     """
-    notification = _create(user_id, kind, data)
+    notification = create(user_id, kind, data)
     push.push(push.user_group(user_id), frame(notification))
     return notification
 
 
 async def anotify(user_id: int, kind: str, data: dict[str, Any]) -> Notification:
     """`notify` from async code."""
-    notification = await database_sync_to_async(_create)(user_id, kind, data)
+    notification = await database_sync_to_async(create)(user_id, kind, data)
     await push.apush(push.user_group(user_id), frame(notification))
     return notification
 

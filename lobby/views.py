@@ -133,14 +133,20 @@ def rooms_view(request: HttpRequest) -> HttpResponse:
 
 class MatchmakeRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
+    wait: StrictBool = False
 
 
 @rate_limit("matchmake", lambda: settings.ARENA.matchmake_rate_per_minute, by="user")
 @api("POST", login=True)
 def matchmake(request: HttpRequest) -> HttpResponse:
-    """POST /api/matchmake {} → {"room": name}: a seat reserved for seat_reservation_seconds."""
-    parse_body(request, MatchmakeRequest)
-    room = rooms.matchmake(_user(request))
+    """POST /api/matchmake {"wait"?: bool} → {"room": name}: a seat reserved for
+    seat_reservation_seconds; with `wait` maybe {"room": null, "retry_after", "band"}."""
+    body = parse_body(request, MatchmakeRequest)
+    user = _user(request)
+    room, band = rooms.matchmake_skill(user, wait=body.wait)
+    if room is None:
+        return JsonResponse({"room": None, "retry_after": rooms.RETRY_AFTER_SECONDS,
+                             "band": round(band, 2)})
     return JsonResponse({"room": room.name})
 
 
@@ -226,9 +232,9 @@ def match_list(request: HttpRequest) -> HttpResponse:
 
 @api("GET")
 def leaderboard(request: HttpRequest) -> HttpResponse:
-    """GET /api/leaderboard?limit=&by=kills|wins → {"by", "players": [...]}."""
+    """GET /api/leaderboard?limit=&by=kills|wins|rating → {"by", "players": [...]}."""
     limit = _limit(request, 20)
     by = request.GET.get("by", "kills")
-    if by not in ("kills", "wins"):
-        raise ApiError(400, "invalid", "by must be 'kills' or 'wins'")
+    if by not in history.LEADERBOARD_ORDER:
+        raise ApiError(400, "invalid", "by must be 'kills', 'wins' or 'rating'")
     return JsonResponse({"by": by, "players": history.leaderboard(limit, by)})

@@ -16,7 +16,9 @@ from tests.gameserver.game_client import GameClient, new_guest
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TOKEN = "m" * 24
-BOUNDED_LABELS = {"role", "phase", "code", "result", "channel", "scope", "reason", "path", "le"}
+BOUNDED_LABELS = {"role", "phase", "code", "result", "channel", "scope", "reason", "path", "kind",
+                  "le"}
+"""`kind`: a task kind, one of lobby.taskmetrics.KINDS or `other`."""
 
 
 @pytest.fixture
