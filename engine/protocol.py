@@ -11,6 +11,7 @@ Every frame is one msgpack map with a string key ``"t"``.
 from __future__ import annotations
 
 import math
+import re
 from enum import StrEnum
 from typing import Any, Final, Literal
 
@@ -26,6 +27,15 @@ MAX_SEQ: Final = 2**53
 AIM_LIMIT: Final = 2 * math.pi
 """``aim`` is in radians within ``[-2*pi, 2*pi]``: atan2 output and one extra turn."""
 CHAT_MAX_CHARS: Final = 200
+
+ROOM_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+"""A room's name, wherever one appears (URLs, the API, messages between processes)."""
+ROOM_NAME_RE = re.compile(rf"^{ROOM_NAME_PATTERN}$")
+
+
+def valid_room_name(name: object) -> bool:
+    """True for a string of 1–64 characters of A-Z a-z 0-9 _ -."""
+    return isinstance(name, str) and ROOM_NAME_RE.fullmatch(name) is not None
 
 
 class ErrorCode(StrEnum):

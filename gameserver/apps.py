@@ -26,6 +26,11 @@ class GameserverConfig(AppConfig):
         post_save.connect(_count_chat, sender="lobby.ChatMessage", weak=False,
                           dispatch_uid="arena-chat-metric")
         install_dead_rooms_check()
+        from gameserver.roomlist import on_room_list_changed
+        from lobby.signals import room_list_changed
+
+        room_list_changed.connect(on_room_list_changed, weak=False,
+                                  dispatch_uid="arena-room-list-push")
 
 
 def install_dead_rooms_check() -> None:

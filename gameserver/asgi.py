@@ -12,15 +12,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameserver.settings")
 django_asgi_app = get_asgi_application()
 
 # Imported after Django is set up: they load models.
-from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from gameserver import routing  # noqa: E402
 from gameserver.logs import ClientAddressMiddleware  # noqa: E402
-from lobby.auth import socket_stack  # noqa: E402
+from gameserver.workers import ensure_embedded  # noqa: E402
 from lobby.outbox import TASK_CHANNEL  # noqa: E402
 from lobby.tasks import TaskConsumer  # noqa: E402
-from lobby.workers import ensure_embedded  # noqa: E402
 
 SERVER_GC_THRESHOLDS = (20_000, 20, 20)
 """gen0 every 20,000 net allocations (CPython's default: 700)."""
@@ -58,7 +57,7 @@ class StartRuntimeFirst:
 
 async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Django; without Redis the first request also starts the in-process task worker,
-    so a backlog left by an earlier run is picked up at once (lobby/workers.py)."""
+    so a backlog left by an earlier run is picked up at once (gameserver/workers.py)."""
     ensure_embedded()
     await django_asgi_app(scope, receive, send)
 
@@ -66,7 +65,7 @@ async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 application = ClientAddressMiddleware(StartRuntimeFirst(ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": socket_stack(URLRouter(routing.websocket_urlpatterns)),
+        "websocket": routing.websocket_application(),
         # Task consumers: `manage.py runworker arena-tasks` runs them (docs/tasks.md).
         "channel": ChannelNameRouter({TASK_CHANNEL: TaskConsumer.as_asgi()}),
     }

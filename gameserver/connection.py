@@ -16,20 +16,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from gameserver.net.closecodes import CloseCode
 from gameserver.net.daphne import FastSocket, Send, websocket_frame
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4001
-CLOSE_FORBIDDEN = 4003
-CLOSE_ROOM_GONE = 4004
-CLOSE_FLOOD = 4008
-CLOSE_SLOW = 4009
-CLOSE_REPLACED = 4010
-CLOSE_KICKED = 4011
-CLOSE_TOO_BIG = 1009
-CLOSE_RESTART = 1012
-CLOSE_TRY_LATER = 1013
 
 
 class Connection:
@@ -89,7 +80,7 @@ class Connection:
         if self._pending is not None and self._pending() > self.max_pending_bytes:
             logger.info("dropping slow client user=%s backlog=%s", self.user_id, self._pending(),
                         extra={"user": self.user_id})
-            await self.close(CLOSE_SLOW)
+            await self.close(CloseCode.SLOW_CLIENT)
             return False
         if frame is not None and self._frame_writer is not None and self._frame_writer(frame):
             return True

@@ -22,22 +22,14 @@ from django.conf import settings
 
 from engine import EngineError, FrameError, protocol
 from gameserver import metrics
-from gameserver.connection import (
-    CLOSE_FLOOD,
-    CLOSE_FORBIDDEN,
-    CLOSE_REPLACED,
-    CLOSE_RESTART,
-    CLOSE_TOO_BIG,
-    CLOSE_TRY_LATER,
-    CLOSE_UNAUTHENTICATED,
-    Connection,
-)
+from gameserver.connection import Connection
 from gameserver.manager import Draining, RoomManager, TooManyRooms, get_manager
+from gameserver.net.closecodes import CloseCode
 from gameserver.net.daphne import FastSocket, fast_socket
+from gameserver.net.limits import TokenBucket
 from gameserver.ownership import RedisError
 from gameserver.room import RoomStateError
 from lobby.auth import is_authenticated, query_param
-from lobby.ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +97,7 @@ class GameConsumer(AsyncWebsocketConsumer):
         metrics.SOCKET_PATH.labels("fast" if self.fast is not None else "fallback").inc()
         if not is_authenticated(self.scope):
             code = self.scope.get("auth_error", "unauthenticated")
-            await self._refuse(CLOSE_UNAUTHENTICATED, code, "log in or pass ?token=")
+            await self._refuse(CloseCode.UNAUTHENTICATED, code, "log in or pass ?token=")
             return
         # Before any seat is claimed: a starting process resets stale room state.
         await self.manager.start()
@@ -122,7 +114,7 @@ class GameConsumer(AsyncWebsocketConsumer):
                 await lobby_rooms.aopen_room(self.room)
                 await lobby_rooms.aclaim_seat(self.room, user, invite)
         except lobby_rooms.RoomError as exc:
-            await self._refuse(CLOSE_FORBIDDEN, exc.code, str(exc))
+            await self._refuse(CloseCode.FORBIDDEN, exc.code, str(exc))
             return
         self.conn = Connection(
             self.base_send, self.user_id, self.user_name, self.spectator,
@@ -133,7 +125,7 @@ class GameConsumer(AsyncWebsocketConsumer):
             if old is not None:
                 # The newest socket wins; the old consumer's disconnect then
                 # gives back its share of the seat.
-                await old.close(CLOSE_REPLACED)
+                await old.close(CloseCode.REPLACED)
         # Welcome first: the hub's first frame for this socket is its full snapshot.
         await self.send(bytes_data=protocol.welcome(
             self.user_id, self.room, self.config.tick_rate, self.config.snapshot_rate,
@@ -142,16 +134,16 @@ class GameConsumer(AsyncWebsocketConsumer):
         try:
             resumed = await self._enter()
         except TooManyRooms as exc:
-            await self._abort(CLOSE_TRY_LATER, "too_many_rooms", str(exc))
+            await self._abort(CloseCode.TRY_AGAIN_LATER, "too_many_rooms", str(exc))
             return
         except Draining as exc:
-            await self._abort(CLOSE_RESTART, "restarting", str(exc))
+            await self._abort(CloseCode.SERVICE_RESTART, "restarting", str(exc))
             return
         except EngineError as exc:
-            await self._abort(CLOSE_FORBIDDEN, exc.code, exc.message)
+            await self._abort(CloseCode.FORBIDDEN, exc.code, exc.message)
             return
         except (RoomStateError, RedisError) as exc:
-            await self._abort(CLOSE_TRY_LATER, "room_unavailable", str(exc))
+            await self._abort(CloseCode.TRY_AGAIN_LATER, "room_unavailable", str(exc))
             return
         if self.fast_inbound and self.fast is not None:
             # Frames skip the ASGI queue and this task (see _handle).
@@ -199,12 +191,12 @@ class GameConsumer(AsyncWebsocketConsumer):
             return
         if not self.limiter.allow():
             metrics.REJECTED.labels("rate_limited").inc()
-            self._spawn(conn.close(CLOSE_FLOOD))
+            self._spawn(conn.close(CloseCode.FLOOD))
             return
         size = len(bytes_data) if bytes_data is not None else len((text_data or "").encode())
         if size > self.config.max_frame_bytes:
             metrics.REJECTED.labels("too_big").inc()
-            self._spawn(conn.close(CLOSE_TOO_BIG))
+            self._spawn(conn.close(CloseCode.MESSAGE_TOO_BIG))
             return
         if bytes_data is None:
             self._reject("bad_frame", "frames must be binary msgpack")

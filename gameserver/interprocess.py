@@ -41,8 +41,7 @@ from pydantic import (
     ValidationError,
 )
 
-from engine.protocol import AIM_LIMIT, MAX_SEQ
-from lobby.models import ROOM_NAME_RE
+from engine.protocol import AIM_LIMIT, MAX_SEQ, ROOM_NAME_PATTERN
 
 MAX_SNAPSHOT_BYTES: Final = 1024 * 1024
 """A snapshot's encoded delta, full state or events frame (200 players fit in far less)."""
@@ -54,7 +53,7 @@ MAX_TOKEN: Final = 2**62
 DROP_REASONS: Final = ("unknown_type", "invalid", "stale_owner")
 """Why a message from another process was dropped (the metric's `reason` label)."""
 
-RoomName = Annotated[str, StringConstraints(pattern=ROOM_NAME_RE, max_length=64)]
+RoomName = Annotated[str, StringConstraints(pattern=f"^{ROOM_NAME_PATTERN}$", max_length=64)]
 Channel = Annotated[
     str, StringConstraints(pattern=r"^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$", max_length=100)
 ]

@@ -39,14 +39,14 @@ from django.conf import settings
 
 from engine import EngineError, Match, protocol
 from gameserver import interprocess as msg
-from gameserver import metrics
-from gameserver.connection import CLOSE_KICKED, CLOSE_RESTART, CLOSE_ROOM_GONE, Connection
+from gameserver import metrics, workers
+from gameserver.connection import Connection
 from gameserver.hub import RoomHub
+from gameserver.net.closecodes import CloseCode
+from gameserver.net.perloop import PerLoop
+from gameserver.net.receiver import receive_forever
 from gameserver.ownership import Ownership, RedisError, ownership_for
 from gameserver.room import RoomEngine, RoomSettings, RoomStateError
-from lobby import workers
-from lobby.perloop import PerLoop
-from lobby.receiver import receive_forever
 
 logger = logging.getLogger(__name__)
 
@@ -449,7 +449,7 @@ class RoomManager:
         elif isinstance(message, msg.Kick):
             for conn in hub.connections():
                 if conn.user_id == message.user_id and not conn.spectator:
-                    await conn.close(CLOSE_KICKED)
+                    await conn.close(CloseCode.KICKED)
                     hub.remove(conn)
         elif isinstance(message, msg.Close):
             await hub.close_all(message.code, message.notice)
@@ -652,7 +652,7 @@ class RoomManager:
                            extra={"room": room})
             metrics.ORPHANS_CLOSED.inc()
             await self._group_send(room, {**msg.to_layer(msg.Close(
-                room=room, code=CLOSE_ROOM_GONE,
+                room=room, code=CloseCode.ROOM_GONE,
                 notice=protocol.error("room_closed", f"room {room} was lost"),
             )), "origin": self.channel})
             await self._close_in_lobby(room)
@@ -714,7 +714,9 @@ class RoomManager:
         if not self.distributed:
             await self._reset_lobby()
         for hub in list(self.hubs.values()):
-            await hub.close_all(CLOSE_RESTART, protocol.error("restarting", "server restarting"))
+            await hub.close_all(
+                CloseCode.SERVICE_RESTART, protocol.error("restarting", "server restarting")
+            )
         if self._sockets > 0:
             # Let the closing handshakes finish before the server stops its reactor.
             try:
@@ -787,7 +789,7 @@ class RoomManager:
                            "for other processes", engine.name, reason,
                            extra={"room": engine.name})
             return
-        code = CLOSE_ROOM_GONE if reason != "failed" else 1011
+        code = CloseCode.ROOM_GONE if reason != "failed" else 1011
         notice = protocol.error(
             "room_closed" if reason != "failed" else "room_failed",
             f"room {engine.name} was {reason}",

@@ -65,9 +65,6 @@ LAYER_SEND_SECONDS = Histogram(
 CHAT_MESSAGES = Counter(
     "arena_chat_messages_total", "Chat messages stored", ["channel"]
 )
-HTTP_RATE_LIMITED = Counter(
-    "arena_http_rate_limited_total", "HTTP API calls refused with 429", ["scope"]
-)
 CLUSTER_DROPPED = Counter(
     "arena_cluster_messages_dropped_total",
     "Messages from other server processes dropped (malformed, unknown type, stale owner)",

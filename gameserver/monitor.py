@@ -18,7 +18,6 @@ the load balancer's route for that room (docs/operations.md).
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,11 +29,11 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
+from engine.protocol import valid_room_name
 from gameserver.manager import get_manager
 from lobby.http import error_response
 from lobby.ratelimit import rate_limit
 
-ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 NOTICE_MAX_CHARS = 200
 
 AsyncView = Callable[..., Awaitable[HttpResponse]]
@@ -86,7 +85,7 @@ def _room(request: HttpRequest, required: bool = True) -> str | None:
     name = request.POST.get("room", "").strip()
     if not name and not required:
         return None
-    if not ROOM_NAME.fullmatch(name):
+    if not valid_room_name(name):
         raise ActionError("invalid", "room: 1-64 characters of A-Z a-z 0-9 _ -")
     return name
 

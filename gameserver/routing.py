@@ -1,14 +1,20 @@
-"""WebSocket URL routes of the whole server."""
+"""The WebSocket application of the whole server: its middleware and URL routes."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from channels.routing import URLRouter
 from django.conf import settings
-from django.urls import re_path
+from django.urls import path, re_path
 
-from lobby.routing import websocket_urlpatterns as lobby_routes
+from engine.protocol import ROOM_NAME_PATTERN
+from gameserver.lobby_socket import LobbyConsumer
+from gameserver.net.close_middleware import CloseCodeMiddleware
+from lobby.auth import socket_auth
 
 
-def _game_consumer() -> object:
+def _game_consumer() -> Any:
     if settings.ARENA.arena_fanout == "textbook":
         from gameserver.textbook import TextbookGameConsumer
 
@@ -19,7 +25,11 @@ def _game_consumer() -> object:
 
 
 websocket_urlpatterns = [
-    re_path(r"^ws/game/(?P<room_name>[A-Za-z0-9_-]{1,64})/$",
-            _game_consumer().as_asgi()),  # type: ignore[attr-defined]
-    *lobby_routes,
+    re_path(rf"^ws/game/(?P<room_name>{ROOM_NAME_PATTERN})/$", _game_consumer().as_asgi()),
+    path("ws/lobby/", LobbyConsumer.as_asgi()),
 ]
+
+
+def websocket_application() -> Any:
+    """Close codes any server can send → origin check → session and token auth → routes."""
+    return CloseCodeMiddleware(socket_auth(URLRouter(websocket_urlpatterns)))

@@ -3,7 +3,7 @@
 Browsers authenticate with the session cookie (Channels' AuthMiddlewareStack);
 other clients put `?token=<token>` on the URL. A bad token leaves the user
 anonymous and records why in `scope["auth_error"]`: consumers accept, then
-close with 4001, so every client can read the reason (PROTOCOL.md).
+close with 4001, so every client can read the reason (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from lobby import tokens
-from lobby.closecodes import CloseCodeMiddleware
-
-CLOSE_UNAUTHENTICATED = 4001
 
 
 def query_param(scope: dict[str, Any], name: str) -> str | None:
@@ -69,11 +66,11 @@ class BrowserOriginValidator(OriginValidator):
         return super().valid_origin(parsed_origin)
 
 
-def socket_stack(app: Any) -> Any:
-    """Close codes → origin check → session auth → token auth → `app`."""
-    return CloseCodeMiddleware(BrowserOriginValidator(
+def socket_auth(app: Any) -> Any:
+    """Origin check → session auth → token auth → `app`."""
+    return BrowserOriginValidator(
         AuthMiddlewareStack(TokenAuthMiddleware(app)), settings.ALLOWED_HOSTS
-    ))
+    )
 
 
 def is_authenticated(scope: dict[str, Any]) -> bool:

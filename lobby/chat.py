@@ -27,12 +27,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from engine import protocol
+from engine.protocol import ROOM_NAME_PATTERN
 from lobby import push
 from lobby.models import ChatMessage, Mute, Room, User
 
 MAX_CHARS = 200
 MAX_RAW_CHARS = 2_000
-CHANNEL_RE = re.compile(r"^(lobby|room\.[A-Za-z0-9_-]{1,64})$")
+CHANNEL_RE = re.compile(rf"^(lobby|room\.{ROOM_NAME_PATTERN})$")
 # Bidirectional overrides and isolates can make a line render as something else.
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 

@@ -17,7 +17,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-ROOM_NAME_RE = r"^[A-Za-z0-9_-]{1,64}$"
+from engine.protocol import ROOM_NAME_PATTERN
+
+ROOM_NAME_RE = f"^{ROOM_NAME_PATTERN}$"  # the validator migrations recorded
 
 
 def new_token_key() -> str:

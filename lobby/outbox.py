@@ -248,15 +248,12 @@ async def asend(ids: Iterable[int]) -> int:
     """Announce tasks on `TASK_CHANNEL`; returns how many messages the layer took.
 
     Never raises for a refused message: that task keeps `sent_at` unset and
-    the next sweep sends it (in the embedded mode this also starts the
-    in-process worker on the running loop; lobby/workers.py).
+    the next sweep sends it. Who receives it: `runworker` processes on Redis,
+    else the server process's embedded worker (gameserver/workers.py).
     """
-    from lobby import workers  # it imports this module
-
     ids = [int(i) for i in ids]
     if not ids:
         return 0
-    workers.ensure_embedded()
     layer = get_channel_layer()
     sent: list[int] = []
     for task_id in ids:

@@ -1,8 +1,4 @@
-"""Rate limits: token buckets for socket frames, cache windows for the HTTP API.
-
-Sockets: each connection has a `TokenBucket` (game and lobby consumers).
-
-HTTP:
+"""Rate limits of the HTTP API, counted in the cache (sockets: gameserver/net/limits.py).
 
 A sliding one-minute window per (scope, key) (`hit`): the key is the client's IP for
 calls made before login (guest creation, admin login) and the user's id
@@ -30,31 +26,11 @@ from asgiref.sync import sync_to_async
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
-from lobby import client_address
+from lobby import client_address, metrics
 from lobby.http import error_response
 
 WINDOW_SECONDS = 60
 
-
-class TokenBucket:
-    """`rate` tokens per second, at most `burst` saved up; one per frame."""
-
-    __slots__ = ("burst", "rate", "stamp", "tokens")
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 View = Callable[..., HttpResponse]
 
@@ -108,8 +84,6 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def _refusal(scope: str, wait: float) -> HttpResponse:
-    from gameserver import metrics
-
     metrics.HTTP_RATE_LIMITED.labels(scope).inc()
     response = error_response(
         429, "rate_limited", f"too many requests; try again in {math.ceil(wait)} s"

@@ -1,4 +1,4 @@
-"""Rooms, seats and matchmaking: the lobby's side of the game runtime.
+"""Rooms and seats: the lobby's side of the game runtime.
 
 The runtime (gameserver/) calls these; each sync function has an async
 `a`-prefixed twin (run through `database_sync_to_async`):
@@ -23,59 +23,40 @@ The runtime (gameserver/) calls these; each sync function has an async
 - `set_dead_rooms_check(check)`: the runtime (which this app never imports)
   installs `check(names) -> names whose engine died with its process`; with
   many processes on Redis a room row can outlive every process that ran it.
-- `matchmake(user) -> Room`: a reservation at once, in the fullest open public
-  room with a free seat (phase not `ended`) whose players' mean rating lies
-  within the skill band, else the closest such room, else a new room;
-  `matchmake_skill(user, wait=True)` may instead answer None (ask again) while
-  the band is still widening (see `matchmake_skill`).
 
-Room-list pushes: any change schedules `{"type": "rooms", "rooms": [...]}` to
-the lobby group, debounced to one per `rooms_push_interval_seconds`, and sent
-only when the public list actually differs from the last one pushed (shared
-in the database, so one process pushes each change).
+Matchmaking is lobby/matchmaking.py. Any change of the public list sends the
+`lobby.signals.room_list_changed` signal (after the commit); the runtime
+turns it into debounced `rooms` pushes (gameserver/roomlist.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import hashlib
-import json
 import logging
-import re
 import secrets
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from lobby import push
+from engine.protocol import valid_room_name
+from lobby import push, signals
 from lobby.models import (
-    DEFAULT_GAME,
-    LobbyState,
-    MatchmakingTicket,
-    PlayerStats,
     Room,
     Seat,
     User,
     new_invite_code,
     taken_seats_q,
 )
-from lobby.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_PHASE_CHARS = 16
 MAX_LISTED = 500
-ROOMS_STATE_KEY = "rooms.digest"
-MATCHMAKING_LOCK_KEY = "matchmaking.lock"
 
 
 class RoomError(Exception):
@@ -89,7 +70,7 @@ class RoomError(Exception):
 
 
 def valid_name(name: object) -> bool:
-    return isinstance(name, str) and NAME_RE.fullmatch(name) is not None
+    return valid_room_name(name)
 
 
 def _check_name(name: str) -> None:
@@ -159,7 +140,8 @@ def public_rooms() -> list[dict[str, Any]]:
     return [room_dict(room, room.players) for room in rows if room.name not in dead]
 
 
-def _after_commit_changed(name: str) -> None:
+def after_commit_changed(name: str) -> None:
+    """Have `room_changed(name)` run once the current transaction commits."""
     transaction.on_commit(lambda: room_changed(name))
 
 
@@ -237,7 +219,7 @@ def claim_seat(name: str, user: User, invite: str | None = None) -> Seat:
             seat = Seat.objects.create(room=room, user=user, joined=True)
             changed = True
         if changed:
-            _after_commit_changed(name)
+            after_commit_changed(name)
     return seat
 
 
@@ -265,7 +247,7 @@ def room_changed(name: str, *, phase: str | None = None) -> None:
         if not isinstance(phase, str) or not 1 <= len(phase) <= MAX_PHASE_CHARS:
             raise ValueError(f"phase must be 1 to {MAX_PHASE_CHARS} characters")
         Room.objects.filter(name=name).exclude(phase=phase).update(phase=phase)
-    pusher.request()
+    signals.room_list_changed.send(sender=Room, room=name)
 
 
 def close_room(name: str) -> None:
@@ -277,7 +259,7 @@ def close_room(name: str) -> None:
         room.closed_at = timezone.now()
         room.save(update_fields=["closed_at"])
         room.seats.all().delete()
-        _after_commit_changed(name)
+        after_commit_changed(name)
 
 
 def reset_live_state() -> int:
@@ -293,7 +275,7 @@ def reset_live_state() -> int:
             phase="waiting"
         )
     if freed:
-        pusher.request()
+        signals.room_list_changed.send(sender=Room, room=None)
     return freed
 
 
@@ -324,259 +306,11 @@ def create_room(
             else:
                 room = None
             if room is not None:
-                _after_commit_changed(candidate)
+                after_commit_changed(candidate)
                 return room
         if name is not None:
             break
     raise RoomError("exists", f"a room named {name!r} is already open")
-
-
-MATCHMAKING_CANDIDATES = 50
-"""Open rooms with a free seat considered per request (the fullest first)."""
-TICKET_TTL_SECONDS = 15.0
-"""A patient player who has not asked again for this long starts a new search."""
-RETRY_AFTER_SECONDS = 1.0
-"""What a patient player is told to wait before asking again."""
-
-
-def skill_band(waited_s: float) -> float:
-    """The rating distance accepted after waiting `waited_s` seconds:
-    `min(SKILL_BAND_MAX, SKILL_BAND_BASE + SKILL_BAND_GROWTH * waited_s)`."""
-    config = settings.ARENA
-    return float(min(config.skill_band_max,
-                     config.skill_band_base + config.skill_band_growth * max(0.0, waited_s)))
-
-
-def player_rating(user_id: int) -> float:
-    """The conservative rating matchmaking compares (0 for a player never rated)."""
-    value = (
-        PlayerStats.objects.filter(user_id=user_id, game=DEFAULT_GAME)
-        .values_list("rating", flat=True).first()
-    )
-    return float(value or 0.0)
-
-
-def _mean_ratings(room_ids: list[int], now: object) -> dict[int, float]:
-    """Mean rating of each room's seat holders (joined or reserved); rooms with none absent."""
-    ratings: dict[int, list[float]] = {}
-    rows = Seat.objects.filter(taken_seats_q(now), room_id__in=room_ids).values_list(
-        "room_id", "user_id")
-    held = list(rows)
-    stored = dict(
-        PlayerStats.objects.filter(user_id__in={u for _, u in held}, game=DEFAULT_GAME)
-        .values_list("user_id", "rating")
-    )
-    for room_id, user_id in held:
-        ratings.setdefault(room_id, []).append(float(stored.get(user_id, 0.0)))
-    return {room_id: sum(values) / len(values) for room_id, values in ratings.items()}
-
-
-def matchmake(user: User) -> Room:
-    """A reservation for `user` at once: `matchmake_skill(user, wait=False)`, never None."""
-    room, _band = matchmake_skill(user, wait=False)
-    assert room is not None
-    return room
-
-
-def matchmake_skill(user: User, wait: bool = False) -> tuple[Room | None, float]:
-    """Reserve a seat for `user` (for `seat_reservation_seconds`), preferring rooms
-    whose seat holders' mean rating is close to the user's (docs/protocol.md);
-    returns `(room or None, the band used)`.
-
-    - A seat the user already holds in an open public room not `ended` is
-      returned (a reservation is extended).
-    - The band is `skill_band(waited)`, `waited` being the time since this
-      search started (the user's `MatchmakingTicket`; a ticket not renewed for
-      `TICKET_TTL_SECONDS` starts over). Open public rooms not `ended` with a
-      free seat are candidates; a room with nobody seated fits any band.
-    - Rooms within the band: the fullest first, then the closest mean, then
-      the oldest. None within the band: with `wait` and a band not yet at its
-      widest, answer None (ask again later); otherwise the closest room with a
-      free seat (then the fullest, the oldest): a player is never left waiting
-      beside a free seat once the band is widest. No room with a free seat:
-      a new room.
-
-    All matchmaking decisions are serialised by one row lock (and on SQLite by
-    IMMEDIATE transactions), and each room's seats are counted under its own
-    row lock, so concurrent requests never overfill a room.
-    """
-    config = settings.ARENA
-    hold = timedelta(seconds=config.seat_reservation_seconds)
-    with transaction.atomic():
-        LobbyState.objects.select_for_update().get_or_create(key=MATCHMAKING_LOCK_KEY)
-        now = timezone.now()
-        mine = (
-            Seat.objects.select_related("room")
-            .filter(user=user, room__private=False, room__closed_at__isnull=True)
-            .exclude(room__phase="ended")
-            .filter(taken_seats_q(now))
-            .first()
-        )
-        if mine is not None:
-            if not mine.joined:
-                mine.reserved_until = now + hold
-                mine.save(update_fields=["reserved_until"])
-            MatchmakingTicket.objects.filter(user=user).delete()
-            return mine.room, 0.0
-        ticket, created = MatchmakingTicket.objects.get_or_create(
-            user=user, defaults={"started_at": now, "last_seen": now}
-        )
-        if not created:
-            if (now - ticket.last_seen).total_seconds() > TICKET_TTL_SECONDS:
-                ticket.started_at = now
-            ticket.last_seen = now
-            ticket.save(update_fields=["started_at", "last_seen"])
-        band = skill_band((now - ticket.started_at).total_seconds())
-        widest = band >= config.skill_band_max
-        rating = player_rating(user.pk)
-        candidates = list(
-            Room.objects.filter(private=False, closed_at__isnull=True)
-            .exclude(phase="ended")
-            .annotate(taken=Count("seats", filter=taken_seats_q(now, "seats__")))
-            .filter(taken__lt=F("max_players"))
-            .order_by("-taken", "created_at", "id")
-            .values_list("id", "name", "taken")[:MATCHMAKING_CANDIDATES]
-        )
-        means = _mean_ratings([room_id for room_id, _, _ in candidates], now)
-        ranked = [
-            (abs(means[room_id] - rating) if room_id in means else 0.0, -taken, order, name)
-            for order, (room_id, name, taken) in enumerate(candidates)
-        ]
-        in_band = sorted((t, d, o, n) for d, t, o, n in ranked if d <= band)
-        if in_band:
-            names = [n for *_, n in in_band]
-        elif ranked and wait and not widest:
-            return None, band
-        else:
-            names = [n for *_, n in sorted(ranked)]
-        for name in names:
-            room = Room.objects.select_for_update().filter(
-                name=name, closed_at__isnull=True, private=False
-            ).first()
-            if room is None or room.phase == "ended":
-                continue
-            if room.seats.filter(taken_seats_q(now)).count() >= room.max_players:
-                continue
-            Seat.objects.update_or_create(
-                room=room, user=user, defaults={"joined": False, "reserved_until": now + hold}
-            )
-            ticket.delete()
-            _after_commit_changed(room.name)
-            return room, band
-        room = _new_matchmade_room()
-        Seat.objects.create(room=room, user=user, joined=False, reserved_until=now + hold)
-        ticket.delete()
-        _after_commit_changed(room.name)
-        return room, band
-
-
-def _new_matchmade_room() -> Room:
-    for _attempt in range(10):
-        name = f"arena-{secrets.token_hex(4)}"
-        try:
-            with transaction.atomic():
-                return Room.objects.create(name=name, max_players=default_max_players())
-        except IntegrityError:
-            continue
-    raise RoomError("exists", "could not find a free room name")  # pragma: no cover
-
-
-# Debounced room-list pushes ----------------------------------------------------------
-
-
-def _digest(listing: list[dict[str, Any]]) -> str:
-    return hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()
-
-
-def _changed_list() -> list[dict[str, Any]] | None:
-    """The public list if it differs from the last one pushed by any process, else None."""
-    listing = public_rooms()
-    changed = push.swap_state(ROOMS_STATE_KEY, _digest(listing), initial=_digest([]))
-    return listing if changed else None
-
-
-class RoomsPusher:
-    """Coalesces room-list changes into at most one push per interval per process.
-
-    `request()` may be called from anywhere. On an event loop it schedules
-    that loop's push; inside `push.run_sync` (a database thread the loop is
-    waiting on) it is handed to the loop, which schedules the push once the
-    thread returns; from a truly synchronous caller (a view, a management
-    command) it pushes at once if the list changed. Each loop keeps its own
-    timer and task, so a loop that is gone (a finished test) leaves nothing
-    behind that a later one could wait on.
-    """
-
-    def __init__(self) -> None:
-        self._loops: PerLoop[_LoopPusher] = PerLoop(_LoopPusher)
-
-    def request(self) -> None:
-        """The public list may have changed: make sure a push follows."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            self._loops.get().schedule()
-            return
-        if push.defer(self._arequest):
-            return
-        rooms = _changed_list()
-        if rooms is not None:
-            push.push(push.LOBBY_GROUP, {"type": "rooms", "rooms": rooms})
-
-    async def _arequest(self) -> None:
-        self._loops.get().schedule()
-
-
-class _LoopPusher:
-    """One loop's debounce state: a pending timer or a running push task."""
-
-    def __init__(self) -> None:
-        self._task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._dirty = False
-        self._last = 0.0
-
-    def schedule(self) -> None:
-        """On the loop: push now, or arm one timer for the end of the interval."""
-        self._dirty = True
-        if self._task is not None and not self._task.done():
-            return  # the running push re-schedules itself if still dirty
-        if self._timer is not None:
-            return
-        wait = self._last + float(settings.ARENA.rooms_push_interval_seconds) - time.monotonic()
-        if wait > 0:
-            # A timer, not a sleeping task: a loop that closes meanwhile drops
-            # it silently instead of destroying a pending task.
-            self._timer = asyncio.get_running_loop().call_later(wait, self._fire)
-        else:
-            self._fire()
-
-    def _fire(self) -> None:
-        self._timer = None
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), context=contextvars.Context()
-        )
-        self._task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
-            return
-        if task.exception() is not None:
-            logger.error("room list push failed", exc_info=task.exception())
-        if self._dirty and not task.get_loop().is_closed():
-            self.schedule()
-
-    async def _run(self) -> None:
-        self._dirty = False
-        self._last = time.monotonic()
-        rooms = await database_sync_to_async(_changed_list)()
-        if rooms is not None:
-            await push.apush(push.LOBBY_GROUP, {"type": "rooms", "rooms": rooms})
-
-
-pusher = RoomsPusher()
 
 
 # Async twins -------------------------------------------------------------------------

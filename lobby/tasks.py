@@ -2,7 +2,7 @@
 
 `TaskConsumer` is the Channels consumer behind `ChannelNameRouter({TASK_CHANNEL: ...})`
 (gameserver/asgi.py): `python manage.py runworker arena-tasks` runs it in a
-worker process, and in the embedded mode (no Redis) lobby/workers.py runs the
+worker process, and in the embedded mode (no Redis) gameserver/workers.py runs the
 same consumer inside the server process.
 
 A message only names a task (`{"type": "task.run", "id"}`); the row in the

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, model_validator
 
-from lobby import chat, history, notifications, rooms
+from lobby import chat, history, matchmaking, notifications, rooms
 from lobby.http import ApiError, api, parse_body
 from lobby.models import Room, User
 from lobby.ratelimit import rate_limit
@@ -143,9 +143,9 @@ def matchmake(request: HttpRequest) -> HttpResponse:
     seat_reservation_seconds; with `wait` maybe {"room": null, "retry_after", "band"}."""
     body = parse_body(request, MatchmakeRequest)
     user = _user(request)
-    room, band = rooms.matchmake_skill(user, wait=body.wait)
+    room, band = matchmaking.matchmake_skill(user, wait=body.wait)
     if room is None:
-        return JsonResponse({"room": None, "retry_after": rooms.RETRY_AFTER_SECONDS,
+        return JsonResponse({"room": None, "retry_after": matchmaking.RETRY_AFTER_SECONDS,
                              "band": round(band, 2)})
     return JsonResponse({"room": room.name})
 

@@ -13,11 +13,13 @@ from asgiref.sync import sync_to_async
 
 
 async def settle() -> None:
+    from gameserver import workers
     from gameserver.manager import existing_manager
 
     manager = existing_manager()
     if manager is not None:
         await manager.close()
+    await workers.stop_embedded()
     # The thread-sensitive executor runs jobs one after another: a no-op
     # returns once every job queued before it has finished.
     await sync_to_async(lambda: None)()

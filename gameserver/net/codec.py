@@ -17,6 +17,8 @@ import codecs
 import enum
 from dataclasses import dataclass
 
+from gameserver.net.closecodes import CloseCode
+
 __all__ = [
     "Close",
     "CloseCode",
@@ -43,25 +45,6 @@ class Opcode(enum.IntEnum):
     CLOSE = 0x8
     PING = 0x9
     PONG = 0xA
-
-
-class CloseCode(enum.IntEnum):
-    """Close codes (RFC 6455 §7.4.1 and the IANA registry) this layer uses or reports."""
-
-    NORMAL_CLOSURE = 1000
-    GOING_AWAY = 1001
-    PROTOCOL_ERROR = 1002
-    UNSUPPORTED_DATA = 1003
-    NO_STATUS_RECEIVED = 1005  # never on the wire: a close frame without a code
-    ABNORMAL_CLOSURE = 1006  # never on the wire: the TCP connection ended without a close
-    INVALID_PAYLOAD = 1007
-    POLICY_VIOLATION = 1008
-    MESSAGE_TOO_BIG = 1009
-    MANDATORY_EXTENSION = 1010
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012
-    TRY_AGAIN_LATER = 1013
-    BAD_GATEWAY = 1014
 
 
 # The codes a close frame may carry: the defined ones in 1000–2999 except

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from lobby import history, tasks, workers
+from gameserver import workers
+from lobby import history, tasks
 from lobby.models import MatchPlayer, MatchResult, Notification, Task
 from tests.lobby.helpers import LobbyClient, anew_user, assert_error, make_user
 
@@ -61,6 +62,7 @@ def test_record_match_stores_lines_and_notifies_each_player() -> None:
 async def test_arecord_match_pushes_the_placement_live() -> None:
     ann, token = await anew_user("ann")
     tab = await LobbyClient(token).connect()
+    workers.ensure_embedded()  # as the server does on its first request
     match = await history.arecord_match("r", 30.0, [line(ann.pk, "ann", 2, 0, 20, 1)])
     frame = await tab.of_type("notification")
     assert frame["kind"] == "match_result"

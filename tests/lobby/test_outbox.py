@@ -163,7 +163,7 @@ def sample(name: str, labels: dict[str, str] | None = None) -> float:
 async def test_the_embedded_sweeper_runs_a_backlog_and_exports_metrics(arena: Any) -> None:
     from channels.db import database_sync_to_async
 
-    from lobby import workers
+    from gameserver import workers
 
     arena(task_test_hooks=True, task_sweep_seconds=0.05, task_resend_seconds=30)
     done_before = sample("arena_tasks_done_total", {"kind": "test.record"})

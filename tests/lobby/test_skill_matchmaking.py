@@ -1,4 +1,4 @@
-"""Skill-based matchmaking (lobby/rooms.py `matchmake_skill`, docs/protocol.md):
+"""Skill-based matchmaking (lobby/matchmaking.py `matchmake_skill`, docs/protocol.md):
 rooms whose players' mean rating is close come first, the band widens with
 waiting, and no player waits beside a free seat once the band is widest."""
 
@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings, strategies
 
-from lobby import rooms
+from lobby import matchmaking, rooms
 from lobby.models import MatchmakingTicket, PlayerStats, User
 from tests.lobby.helpers import bearer, make_user, post_json
 
@@ -52,9 +52,9 @@ def waited(user: User, seconds: float) -> None:
 
 
 def test_the_band_widens_with_waiting_up_to_its_maximum() -> None:
-    assert rooms.skill_band(0) == 5.0
-    assert rooms.skill_band(10) == 15.0
-    assert rooms.skill_band(25) == rooms.skill_band(1000) == 30.0
+    assert matchmaking.skill_band(0) == 5.0
+    assert matchmaking.skill_band(10) == 15.0
+    assert matchmaking.skill_band(25) == matchmaking.skill_band(1000) == 30.0
 
 
 def test_a_close_room_beats_a_fuller_room_outside_the_band() -> None:
@@ -113,7 +113,7 @@ def test_a_search_not_renewed_starts_over() -> None:
     ask(token, wait=True)
     MatchmakingTicket.objects.filter(user=me).update(
         started_at=timezone.now() - timedelta(seconds=60),
-        last_seen=timezone.now() - timedelta(seconds=rooms.TICKET_TTL_SECONDS + 1))
+        last_seen=timezone.now() - timedelta(seconds=matchmaking.TICKET_TTL_SECONDS + 1))
     assert ask(token, wait=True)["band"] == 5.0  # a new search, not a 60 s wait
 
 
@@ -135,7 +135,7 @@ def test_the_choice_is_in_band_when_any_room_is(
     me, token = rated("me", mine)
     ask(token, wait=True)
     waited(me, wait_s)
-    band = rooms.skill_band(wait_s)
+    band = matchmaking.skill_band(wait_s)
     answer = ask(token, wait=True)
     reachable = {f"r{i}" for i, r in enumerate(room_ratings) if abs(r - mine) <= band}
     if answer["room"] is None:

@@ -28,7 +28,7 @@ class TaskWorker(Worker):  # type: ignore[misc]
     async def handle(self) -> None:
         sweeper: asyncio.Task[None] | None = None
         if TASK_CHANNEL in self.channels:
-            from lobby.workers import run_sweeper_in_worker
+            from gameserver.workers import run_sweeper_in_worker
 
             sweeper = asyncio.ensure_future(run_sweeper_in_worker())
         try:

@@ -1,7 +1,7 @@
 """The lobby socket `/ws/lobby/`: JSON text frames (docs/protocol.md, "Lobby socket").
 
 On connect an authenticated user's socket joins this process's lobby hub
-(the `lobby` group's one member here, lobby/fanout.py) and their own
+(the `lobby` group's one member here, gameserver/lobby_hub.py) and their own
 `user.<id>` group (so every open tab gets their notifications), registers
 presence, and receives the current `presence` and `rooms` frames.
 Unauthenticated sockets are accepted, sent an `error`, then closed 4001.
@@ -25,15 +25,14 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from gameserver.lobby_hub import LobbySocket, encode, lobby_hub
+from gameserver.net.closecodes import CloseCode
+from gameserver.net.limits import TokenBucket
 from lobby import chat, presence, push, rooms
-from lobby.auth import CLOSE_UNAUTHENTICATED, is_authenticated
-from lobby.fanout import LobbySocket, encode, lobby_hub
-from lobby.ratelimit import TokenBucket
+from lobby.auth import is_authenticated
 
 logger = logging.getLogger(__name__)
 
-CLOSE_TOO_BIG = 1009
-CLOSE_FLOOD = 4008
 
 
 class LobbyConsumer(AsyncWebsocketConsumer):
@@ -51,7 +50,7 @@ class LobbyConsumer(AsyncWebsocketConsumer):
             code = self.scope.get("auth_error", "unauthenticated")
             await self.send_frame({"type": "error", "code": code,
                                    "message": "log in or pass ?token="})
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.close(code=CloseCode.UNAUTHENTICATED)
             return
         config = settings.ARENA
         user = self.scope["user"]
@@ -109,10 +108,10 @@ class LobbyConsumer(AsyncWebsocketConsumer):
         raw = text_data if text_data is not None else bytes_data or b""
         size = len(raw.encode("utf-8", "replace")) if isinstance(raw, str) else len(raw)
         if size > settings.ARENA.lobby_max_frame_bytes:
-            await self._close(CLOSE_TOO_BIG)
+            await self._close(CloseCode.MESSAGE_TOO_BIG)
             return
         if not self.bucket.allow():
-            await self._close(CLOSE_FLOOD)
+            await self._close(CloseCode.FLOOD)
             return
         if text_data is None:
             await self.error("bad_frame", "frames must be JSON text")
@@ -161,7 +160,7 @@ class LobbyConsumer(AsyncWebsocketConsumer):
         """The user logged out (`POST /api/session/logout`): close with 4001."""
         if not self.closing:
             await self.error("logged_out", "the session was ended; log in again")
-            await self._close(CLOSE_UNAUTHENTICATED)
+            await self._close(CloseCode.UNAUTHENTICATED)
 
     async def lobby_frame(self, message: dict[str, Any]) -> None:
         """A frame pushed to one of this socket's groups (`lobby.push`)."""

@@ -22,8 +22,8 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from gameserver.net.perloop import PerLoop
 from lobby.outbox import TASK_CHANNEL
-from lobby.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,10 @@ def ensure_embedded() -> None:
 
 
 async def stop_embedded() -> None:
-    """Stop this loop's embedded consumer and sweeper (tests, shutdown)."""
-    await _embedded.get().stop()
+    """Stop this loop's embedded consumer and sweeper, if it runs one (tests, shutdown)."""
+    worker = _embedded.peek()
+    if worker is not None:
+        await worker.stop()
 
 
 async def run_sweeper_in_worker() -> None:

@@ -25,16 +25,14 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-# Temporary upward import: the lobby socket moves to gameserver/ later, and the
-# daphne adapter is the one module that touches daphne's internals.
+from gameserver.net.closecodes import CloseCode
 from gameserver.net.daphne import Send, fast_socket, websocket_frame
+from gameserver.net.perloop import PerLoop
+from gameserver.net.receiver import receive_forever
 from lobby import push
-from lobby.perloop import PerLoop
-from lobby.receiver import receive_forever
 
 logger = logging.getLogger(__name__)
 
-CLOSE_SLOW = 4009
 
 
 def encode(frame: dict[str, Any]) -> str:
@@ -60,7 +58,7 @@ class LobbySocket:
             return
         if self._pending is not None and self._pending() > limit:
             self.closed = True
-            await self._close_send({"type": "websocket.close", "code": CLOSE_SLOW})
+            await self._close_send({"type": "websocket.close", "code": CloseCode.SLOW_CLIENT})
             return
         if self._frame_writer is not None and self._frame_writer(frame):
             return

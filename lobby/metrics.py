@@ -1,0 +1,13 @@
+"""Prometheus metrics the lobby counts itself (the task queue's are in lobby/taskmetrics.py).
+
+They live in prometheus-client's default registry, which `/metrics`
+(gameserver/views.py) exports with the runtime's own.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+HTTP_RATE_LIMITED = Counter(
+    "arena_http_rate_limited_total", "HTTP API calls refused with 429", ["scope"]
+)
