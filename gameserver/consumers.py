@@ -9,7 +9,6 @@ channel of its own, and it bypasses Channels' per-message thread hop
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -27,6 +26,7 @@ from gameserver.manager import Draining, RoomManager, TooManyRooms, get_manager
 from gameserver.net.closecodes import CloseCode
 from gameserver.net.daphne import FastSocket, fast_socket
 from gameserver.net.limits import TokenBucket
+from gameserver.net.tasks import TaskGroup
 from gameserver.ownership import RedisError
 from gameserver.room import RoomStateError
 from lobby.auth import is_authenticated, query_param
@@ -50,7 +50,7 @@ class GameConsumer(AsyncWebsocketConsumer):
     conn: Connection | None = None
     fast: FastSocket | None = None
     manager: RoomManager
-    _tasks: set[asyncio.Task[Any]]
+    _tasks: TaskGroup
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # Channels' loop (await_many_dispatch) creates a task and runs
@@ -84,7 +84,7 @@ class GameConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.config = settings.ARENA
-        self._tasks = set()
+        self._tasks = TaskGroup("game socket", logger)
         self.room = self.scope["url_route"]["kwargs"]["room_name"]
         self.spectator = query_param(self.scope, "spectate") in {"1", "true", "yes"}
         # Bursts up to one second's worth, like the lobby's.
@@ -225,9 +225,7 @@ class GameConsumer(AsyncWebsocketConsumer):
             self._spawn(self.conn.write(data))
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(work)
 
     async def _chat(self, text: str) -> None:
         from lobby import chat

@@ -19,16 +19,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from gameserver.net.closecodes import CloseCode
 from gameserver.net.daphne import Send, fast_socket, websocket_frame
 from gameserver.net.perloop import PerLoop
 from gameserver.net.receiver import receive_forever
+from gameserver.net.socket import Socket
 from lobby import push
 
 logger = logging.getLogger(__name__)
@@ -40,54 +39,27 @@ def encode(frame: dict[str, Any]) -> str:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
 
 
-class LobbySocket:
-    """One local lobby socket as the hub writes to it."""
-
-    __slots__ = ("_close_send", "_frame_writer", "_pending", "_send", "closed")
-
-    def __init__(self, send: Send) -> None:
-        fast = fast_socket(send, enabled=settings.ARENA.socket_fast_path != "off")
-        self._send = fast.send if fast is not None else send
-        self._close_send = send
-        self._pending: Callable[[], int] | None = fast.pending_bytes if fast is not None else None
-        self._frame_writer = fast.write if fast is not None else None
-        self.closed = False
-
-    async def write(self, text: str, frame: bytes, limit: int) -> None:
-        if self.closed:
-            return
-        if self._pending is not None and self._pending() > limit:
-            self.closed = True
-            await self._close_send({"type": "websocket.close", "code": CloseCode.SLOW_CLIENT})
-            return
-        if self._frame_writer is not None and self._frame_writer(frame):
-            return
-        try:
-            await self._send({"type": "websocket.send", "text": text})
-        except Exception:  # the client went away between frames
-            self.closed = True
-
-
 class LobbyHub:
     """Local lobby sockets of this process and the fan-out of lobby-wide frames."""
 
     def __init__(self) -> None:
         self.layer = get_channel_layer()
-        self.sockets: list[LobbySocket] = []
+        self.sockets: list[Socket] = []
         self.channel: str | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._starting: asyncio.Future[None] | None = None
 
-    async def add(self, send: Send) -> LobbySocket:
+    async def add(self, send: Send) -> Socket:
         """Register a lobby socket; it gets every lobby-wide frame from now on."""
         if self._starting is None:
             self._starting = asyncio.ensure_future(self._start())
         await asyncio.shield(self._starting)
-        sock = LobbySocket(send)
+        fast = fast_socket(send, enabled=settings.ARENA.socket_fast_path != "off")
+        sock = Socket(send, settings.ARENA.outbound_buffer_bytes, fast, label="lobby")
         self.sockets.append(sock)
         return sock
 
-    def remove(self, sock: LobbySocket) -> None:
+    def remove(self, sock: Socket) -> None:
         sock.closed = True
         if sock in self.sockets:
             self.sockets.remove(sock)
@@ -107,9 +79,8 @@ class LobbyHub:
         """Write one frame, encoded once, to every local lobby socket."""
         text = encode(frame)
         framed = websocket_frame(text.encode(), text=True)
-        limit = settings.ARENA.outbound_buffer_bytes
         for sock in tuple(self.sockets):
-            await sock.write(text, framed, limit)
+            await sock.write(text, framed)
             if sock.closed:
                 self.remove(sock)
 

@@ -25,9 +25,10 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from gameserver.lobby_hub import LobbySocket, encode, lobby_hub
+from gameserver.lobby_hub import encode, lobby_hub
 from gameserver.net.closecodes import CloseCode
 from gameserver.net.limits import TokenBucket
+from gameserver.net.socket import Socket
 from lobby import chat, presence, push, rooms
 from lobby.auth import is_authenticated
 
@@ -41,7 +42,7 @@ class LobbyConsumer(AsyncWebsocketConsumer):
     user_id: int | None = None
     heartbeat: asyncio.Task[None] | None = None
     groups_joined: tuple[str, ...] = ()
-    hub_socket: LobbySocket | None = None
+    hub_socket: Socket | None = None
     closing = False
 
     async def connect(self) -> None:

@@ -45,6 +45,7 @@ from gameserver.hub import RoomHub
 from gameserver.net.closecodes import CloseCode
 from gameserver.net.perloop import PerLoop
 from gameserver.net.receiver import receive_forever
+from gameserver.net.tasks import TaskGroup
 from gameserver.ownership import Ownership, RedisError, ownership_for
 from gameserver.room import RoomEngine, RoomSettings, RoomStateError
 
@@ -84,7 +85,7 @@ class RoomManager:
         self.channel: str | None = None
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = TaskGroup("room manager", logger)
         self._route_lock = asyncio.Lock()
         self._ownerless: dict[str, int] = {}
         self._last_checkpoint = 0.0
@@ -744,17 +745,7 @@ class RoomManager:
         """
         for engine in list(self.engines.values()):
             await engine.stop("shutdown")
-        deadline = time.monotonic() + timeout
-        while self._background:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                names = sorted(t.get_name() for t in self._background)
-                logger.warning("cancelling background work still running: %s", names)
-                for task in self._background:
-                    task.cancel()
-                await asyncio.gather(*self._background, return_exceptions=True)
-                break
-            await asyncio.wait(set(self._background), timeout=left)
+        await self._background.finish(timeout)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -813,14 +804,7 @@ class RoomManager:
             logger.exception("room %s: could not mark it closed in the lobby", room)
 
     def _spawn(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._reap)
-
-    def _reap(self, task: asyncio.Task[Any]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("room manager background work failed", exc_info=task.exception())
+        self._background.spawn(work)
 
 
 def _join(engine: RoomEngine, message: msg.Join) -> None:

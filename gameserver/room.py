@@ -38,6 +38,7 @@ from typing import Any
 from engine import EngineError, Event, GameConfig, Match, codec, protocol
 from gameserver import metrics
 from gameserver.interprocess import Snapshot
+from gameserver.net.tasks import TaskGroup
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class RoomEngine:
         self.need_full = True
         self._prev_full: dict[str, Any] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = TaskGroup(f"room {name}", logger)
         self._idle_since: float | None = time.monotonic()
         self._every = max(1, settings.tick_rate // settings.snapshot_rate)
         self._playing_since_tick: int | None = None
@@ -165,8 +166,7 @@ class RoomEngine:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.finish()
 
     async def stop(self, reason: str = "stopped") -> None:
         """Close the room: stop ticking, finish background work, tell the manager."""
@@ -338,7 +338,7 @@ class RoomEngine:
                     self.match.remove_player(user_id)
                 except EngineError:
                     logger.warning("room %s: player %s already gone", self.name, user_id)
-                self._background_task(self._on_event("left", {"user_id": user_id}))
+                self._background.spawn(self._on_event("left", {"user_id": user_id}))
 
     def _dispose_due(self) -> bool:
         busy = bool(self.seats) or self.spectators > 0
@@ -355,24 +355,11 @@ class RoomEngine:
             if event.kind == "phase":
                 if event.data.get("phase") == "playing":
                     self._playing_since_tick = event.tick
-                self._background_task(self._on_event("phase", event.data))
+                self._background.spawn(self._on_event("phase", event.data))
             elif event.kind == "match_end":
                 played = event.tick - (self._playing_since_tick or event.tick)
                 data = {**event.data, "duration_s": played / self.settings.tick_rate}
-                self._background_task(self._on_event("match_end", data))
-
-    def _background_task(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._reap)
-
-    def _reap(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error(
-                "room %s: background work failed", self.name, exc_info=task.exception(),
-                extra={"room": self.name},
-            )
+                self._background.spawn(self._on_event("match_end", data))
 
     def _require_running(self) -> None:
         if self.state is not RoomState.RUNNING:

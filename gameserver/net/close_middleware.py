@@ -27,6 +27,9 @@ class _CloseCodeSend:
             code = int(message.get("code") or 1000)
             if close_with_any_code(self.real_send, code):
                 return
+            # A plain int: autobahn refuses any other type, an IntEnum
+            # (closecodes.CloseCode) included, and the socket would stay open.
+            message = {**message, "code": code}
         await self.real_send(message)
 
 
