@@ -15,7 +15,7 @@ from channels import DEFAULT_CHANNEL_LAYER
 from channels.consumer import AsyncConsumer
 
 from gameserver.consumers import GameConsumer
-from gameserver.manager import group_name
+from gameserver.relay import group_name
 
 
 class TextbookGameConsumer(GameConsumer):

@@ -1,0 +1,118 @@
+"""The room engines' hooks into the lobby, run in background tasks, never in the tick.
+
+A phase change updates the room list; a player who left gives back the seat;
+a finished match is stored (its ratings and notifications are a task for the
+workers); a closed room is closed in the lobby too.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from engine import protocol
+from gameserver import interprocess as msg
+from gameserver import metrics
+from gameserver.hub import RoomHub
+from gameserver.net.closecodes import CloseCode
+from gameserver.ownership import Ownership, RedisError
+from gameserver.room import RoomEngine
+
+logger = logging.getLogger("gameserver.manager")
+
+
+class LobbyHooksMixin:
+    """What the lobby hears of this process's engines."""
+
+    # The manager's state and the parts of it other modules provide
+    # (gameserver/manager.py composes them into RoomManager).
+    if TYPE_CHECKING:
+        config: Any
+        layer: Any
+        ownership: Ownership
+        engines: dict[str, RoomEngine]
+        hubs: dict[str, RoomHub]
+        owners: dict[str, str]
+        channel: str | None
+        draining: bool
+        _fences: dict[str, int]
+        _drops: Counter[str]
+        _drop_logged: dict[str, float]
+        _via: dict[str, dict[str, Counter[int]]]
+        _route_lock: asyncio.Lock
+        _ownerless: dict[str, int]
+        _last_checkpoint: float
+        _orphans_seen: dict[str, float]
+        _silent: dict[str, float]
+        _next_sweep: float
+        _sockets: int
+        _all_closed: asyncio.Event
+
+        @property
+        def distributed(self) -> bool: ...
+
+        async def broadcast(self, room: str, message: msg.ToGroup) -> None: ...
+
+    async def _reset_lobby(self) -> None:
+        """One process and no engine running: the room list must not show old players."""
+        from lobby import rooms as lobby_rooms
+
+        try:
+            await lobby_rooms.areset_live_state()
+        except Exception:
+            logger.exception("could not reset the rooms' live state")
+
+
+    # Engine hooks (background tasks, never in the tick) -------------------------
+
+    async def _engine_event(self, room: str, kind: str, data: dict[str, Any]) -> None:
+        from lobby import rooms as lobby_rooms
+
+        if kind == "phase":
+            metrics.observe_engines(self.engines.values())
+            await lobby_rooms.aroom_changed(room, phase=data["phase"])
+        elif kind == "left":
+            await lobby_rooms.arelease_seat(room, data["user_id"])
+        elif kind == "match_end":
+            from lobby import history
+
+            await history.arecord_match(room, data["duration_s"], data["results"])
+
+    async def _engine_closed(self, engine: RoomEngine, reason: str) -> None:
+        """A room's engine stopped: close the room everywhere, unless we may not own it.
+
+        An engine whose lease lapsed (another process may run the room now)
+        closes only here: the room's sockets, checkpoint, lease and row are
+        the current owner's, or the dead-room sweep's if there is none.
+        """
+        if self.engines.get(engine.name) is engine:
+            del self.engines[engine.name]
+        metrics.observe_engines(self.engines.values())
+        if self.distributed and engine.lease_lapsed():
+            logger.warning("room %s: stopped (%s) without a valid lease; not closing it "
+                           "for other processes", engine.name, reason,
+                           extra={"room": engine.name})
+            return
+        code = CloseCode.ROOM_GONE if reason != "failed" else 1011
+        notice = protocol.error(
+            "room_closed" if reason != "failed" else "room_failed",
+            f"room {engine.name} was {reason}",
+        )
+        await self.broadcast(engine.name, msg.Close(room=engine.name, code=code, notice=notice))
+        if self.distributed and self.channel is not None:
+            try:
+                await self.ownership.forget(engine.name)
+                await self.ownership.release(engine.name, self.channel, engine.lease_token)
+            except RedisError:
+                logger.warning("room %s: could not release its lease", engine.name)
+        await self._close_in_lobby(engine.name)
+
+    async def _close_in_lobby(self, room: str) -> None:
+        """Mark the room closed in the room list and free its seats."""
+        from lobby import rooms as lobby_rooms
+
+        try:
+            await lobby_rooms.aclose_room(room)
+        except Exception:
+            logger.exception("room %s: could not mark it closed in the lobby", room)

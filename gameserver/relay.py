@@ -1,0 +1,266 @@
+"""Messages between this process and the others: the room manager's relay.
+
+Snapshots go to the room group once (to the local hub directly, to other
+processes only when they have sockets there); a remote room's joins, leaves
+and inputs go to its owner's channel. Every arriving message is validated
+(gameserver/interprocess.py): a malformed one is counted in
+`arena_cluster_messages_dropped_total`, logged at most every
+`DROP_LOG_SECONDS` per reason, and dropped; a valid one goes to the room's
+engine (owner messages) or its hub (group messages).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from engine import EngineError, protocol
+from gameserver import interprocess as msg
+from gameserver import metrics
+from gameserver.hub import RoomHub
+from gameserver.net.closecodes import CloseCode
+from gameserver.ownership import Ownership
+from gameserver.room import RoomEngine, RoomStateError
+
+logger = logging.getLogger("gameserver.manager")
+
+
+class RelayMixin:
+    """Publishing to and receiving from other processes."""
+
+    # The manager's state and the parts of it other modules provide
+    # (gameserver/manager.py composes them into RoomManager).
+    if TYPE_CHECKING:
+        config: Any
+        layer: Any
+        ownership: Ownership
+        engines: dict[str, RoomEngine]
+        hubs: dict[str, RoomHub]
+        owners: dict[str, str]
+        channel: str | None
+        draining: bool
+        _fences: dict[str, int]
+        _drops: Counter[str]
+        _drop_logged: dict[str, float]
+        _via: dict[str, dict[str, Counter[int]]]
+        _route_lock: asyncio.Lock
+        _ownerless: dict[str, int]
+        _last_checkpoint: float
+        _orphans_seen: dict[str, float]
+        _silent: dict[str, float]
+        _next_sweep: float
+        _sockets: int
+        _all_closed: asyncio.Event
+
+        @property
+        def distributed(self) -> bool: ...
+
+        async def _take_over(self, room: str) -> None: ...
+
+        async def _owner_changed(self, room: str, owner: str) -> None: ...
+
+        async def _group(self, action: str, room: str) -> None: ...
+
+    # Publishing -------------------------------------------------------------
+
+    async def publish(self, message: msg.Snapshot) -> None:
+        """An engine's snapshot to every process with sockets in the room.
+
+        With Redis, nothing is published for a room whose lease may have
+        lapsed (the engine checks before each tick; this covers a stall
+        between the tick and its publication).
+        """
+        room = message.room
+        if not self.distributed:
+            await self._group_send(room, msg.to_layer(message))
+            return
+        engine = self.engines.get(room)
+        if engine is None or engine.lease_lapsed():
+            return
+        hub = self.hubs.get(room)
+        if hub is not None:
+            await hub.on_snapshot(message)
+        if engine.subscribers and not engine.lease_lapsed():
+            await self._group_send(room, {**msg.to_layer(message), "origin": self.channel})
+
+    async def broadcast(self, room: str, message: msg.ToGroup) -> None:
+        """A room-wide message (frame, kick, close) to every process, this one included."""
+        if not self.distributed:
+            await self._group_send(room, msg.to_layer(message))
+            return
+        await self._dispatch(message)
+        await self._group_send(room, {**msg.to_layer(message), "origin": self.channel})
+
+    async def broadcast_frame(self, room: str, data: bytes) -> None:
+        """A non-snapshot frame (e.g. chat) to every socket of the room."""
+        await self.broadcast(room, msg.Frame(room=room, data=data))
+
+    async def _group_send(self, room: str, message: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        try:
+            await self.layer.group_send(group_name(room), message)
+        except Exception:
+            logger.warning("group_send to room %s failed", room, exc_info=True)
+            return
+        metrics.LAYER_SEND_SECONDS.observe(time.perf_counter() - started)
+
+    async def _to_owner(self, room: str, message: msg.ToOwner) -> None:
+        owner = self.owners.get(room)
+        if owner is None:
+            return
+        try:
+            await self.layer.send(owner, msg.to_layer(message))
+        except Exception:
+            logger.warning("message to the owner of room %s failed", room, exc_info=True)
+
+    # Receiving --------------------------------------------------------------
+
+    async def receive(self, raw: Any) -> None:
+        """One message from this process's channel. Never raises (but CancelledError).
+
+        It is validated first (`interprocess.parse`); a malformed one is
+        counted and dropped. Our own group messages (delivered locally
+        already) are skipped. A failure while handling a valid one is logged,
+        rate-limited like drops, and never stops the receive loop.
+        """
+        try:
+            message = msg.parse(raw)
+        except msg.MessageError as exc:
+            self._drop(exc.reason, exc.detail)
+            return
+        if self.distributed and getattr(message, "origin", None) == self.channel:
+            return
+        try:
+            await self._dispatch(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            now = time.monotonic()
+            if now - self._drop_logged.get("failed", -DROP_LOG_SECONDS) >= DROP_LOG_SECONDS:
+                self._drop_logged["failed"] = now
+                logger.exception("handling %s for room %s failed", message.type, message.room)
+
+    def _drop(self, reason: str, detail: str) -> None:
+        """Count a dropped message; warn at most once per DROP_LOG_SECONDS per reason."""
+        metrics.CLUSTER_DROPPED.labels(reason).inc()
+        self._drops[reason] += 1
+        now = time.monotonic()
+        if now - self._drop_logged.get(reason, -DROP_LOG_SECONDS) >= DROP_LOG_SECONDS:
+            self._drop_logged[reason] = now
+            count, self._drops[reason] = self._drops[reason], 0
+            logger.warning("dropped %d message(s) from other processes (%s); latest: %s",
+                           count, reason, detail[:200])
+
+    def _count_via(self, message: msg.Message) -> None:
+        """Keep, per owned room, which sockets each other process holds in it."""
+        if isinstance(message, msg.Join | msg.Leave):
+            key = message.user_id
+        elif isinstance(message, msg.Watch | msg.Unwatch):
+            key = 0
+        else:
+            return
+        counts = self._via.setdefault(message.room, {}).setdefault(message.origin, Counter())
+        if isinstance(message, msg.Join | msg.Watch):
+            counts[key] += 1
+        elif counts[key] > 1:
+            counts[key] -= 1
+        else:
+            counts.pop(key, None)
+
+    async def _dispatch(self, message: msg.Message) -> None:
+        room = message.room
+        engine = self.engines.get(room)
+        if message.type in msg.OWNER_TYPES:
+            if engine is not None:
+                _OWNER_MESSAGES[message.type](engine, message)
+                self._count_via(message)
+            return
+        hub = self.hubs.get(room)
+        if isinstance(message, msg.Owner):
+            if message.token and message.token < self._fences.get(room, 0):
+                self._drop("stale_owner", f"room.owner of {room} with token {message.token}")
+                return
+            if hub is not None and message.token:
+                self._fences[room] = message.token
+            await self._owner_changed(room, message.owner)
+            return
+        if isinstance(message, msg.OwnerGone):
+            if hub is not None and not self.draining:
+                await self._take_over(room)
+            return
+        if hub is None:
+            return
+        if isinstance(message, msg.Snapshot):
+            if self.distributed and (
+                engine is not None or message.token < self._fences.get(room, 0)
+            ):
+                # Another process's engine of a room we own, or an owner older
+                # than the newest we know: a stale owner's frame never reaches players.
+                self._drop("stale_owner", f"snapshot of {room} with token {message.token}")
+                return
+            if message.token:
+                self._fences[room] = message.token
+            await hub.on_snapshot(message)
+        elif isinstance(message, msg.Frame):
+            await hub.on_frame(message.data)
+        elif isinstance(message, msg.Kick):
+            for conn in hub.connections():
+                if conn.user_id == message.user_id and not conn.spectator:
+                    await conn.close(CloseCode.KICKED)
+                    hub.remove(conn)
+        elif isinstance(message, msg.Close):
+            await hub.close_all(message.code, message.notice)
+            self.hubs.pop(room, None)
+            self.owners.pop(room, None)
+            self._fences.pop(room, None)
+            await self._group("group_discard", room)
+
+
+FORWARDED_INPUT_FIELDS = ("seq", "mx", "my", "aim", "fire", "tick")
+DROP_LOG_SECONDS = 10.0
+"""At most one warning per drop reason per this many seconds (with the count)."""
+
+
+def group_name(room: str) -> str:
+    """The channel-layer group of a room: one member per process with sockets there."""
+    return f"room.{room}"
+
+
+def _join(engine: RoomEngine, message: msg.Join) -> None:
+    engine.subscribers.add(message.origin)
+    try:
+        engine.join(message.user_id, message.name)
+    except (EngineError, RoomStateError):
+        logger.exception("room %s: remote join of %s failed", engine.name, message.user_id)
+
+
+def _input(engine: RoomEngine, message: msg.Input) -> None:
+    # The same fields and bounds as InputFrame, validated on arrival (interprocess.parse).
+    fields = {name: getattr(message, name) for name in FORWARDED_INPUT_FIELDS}
+    engine.submit(message.user_id, protocol.InputFrame.model_construct(**fields))
+
+
+def _watch(engine: RoomEngine, message: msg.Watch) -> None:
+    engine.subscribers.add(message.origin)
+    engine.spectators += 1
+
+
+def _unwatch(engine: RoomEngine, message: msg.Unwatch) -> None:
+    engine.spectators = max(0, engine.spectators - 1)
+
+
+_OWNER_MESSAGES: dict[str, Callable[[RoomEngine, Any], None]] = {
+    "room.join": _join,
+    "room.leave": lambda engine, m: engine.leave(m.user_id),
+    "room.input": _input,
+    "room.watch": _watch,
+    "room.unwatch": _unwatch,
+    "room.subscribe": lambda engine, m: engine.subscribers.add(m.origin),
+    "room.unsubscribe": lambda engine, m: engine.subscribers.discard(m.origin),
+    "room.need_full": lambda engine, m: setattr(engine, "need_full", True),
+    "room.expel": lambda engine, m: engine.expel(m.user_id),
+}
+"""Messages a room's owner handles, sent to its channel by other processes."""
