@@ -884,6 +884,8 @@ class Match:
         """Rebuild a match from :meth:`checkpoint` bytes; ``bad_checkpoint`` if unreadable."""
         try:
             s = msgpack.unpackb(data, raw=False, strict_map_key=False)
+            if s.get("game", "arena") != "arena":  # other games name themselves
+                raise ValueError(f"a {s['game']!r} checkpoint, not an arena one")
             if s.get("v") != CHECKPOINT_VERSION:
                 raise ValueError(f"unsupported checkpoint version {s.get('v')!r}")
             m = cls(GameConfig.from_dict(s["config"]), s["seed"], record_inputs)
