@@ -236,15 +236,25 @@ def check_determinism(definition: AnyGame, config: Any, seed: int, script: Scrip
 
 
 def check_replay(definition: AnyGame, config: Any, seed: int, script: Script) -> None:
-    """The input log, through its bytes, replayed into a new match gives the same state."""
-    driver = run_script(definition, config, seed, script)
-    m = driver.match
+    """The input log, through its bytes, replayed into a new match gives the same
+    checkpoint after every tick (:func:`engine.replay.run`, one tick at a time)."""
+    saved: dict[int, bytes] = {}
+
+    def observe(d: Driver, _evts: list[Event]) -> None:
+        saved[d.match.tick] = d.match.checkpoint()
+
+    m = run_script(definition, config, seed, script, observe).match
     log = InputLog.from_bytes(m.input_log.to_bytes(), definition.input_model)
     assert [tuple(r[:4]) for r in log] == [tuple(r[:4]) for r in m.input_log]
     assert [r.frame for r in log] == [r.frame for r in m.input_log]
-    rebuilt = replay.run(definition.create(config, seed, False), log, m.tick)
-    assert rebuilt.tick == m.tick
-    assert rebuilt.checkpoint() == m.checkpoint(), f"replay diverged by tick {m.tick}"
+    by_tick: dict[int, list[Any]] = {}
+    for rec in log:
+        by_tick.setdefault(rec.tick, []).append(rec)
+    rebuilt = definition.create(config, seed, False)
+    for tick in range(1, m.tick + 1):
+        replay.run(rebuilt, by_tick.get(tick - 1, []), tick)
+        assert rebuilt.tick == tick
+        assert rebuilt.checkpoint() == saved[tick], f"replay diverged at tick {tick}"
 
 
 def check_codec(
@@ -264,8 +274,10 @@ def check_codec(
 
     run_script(definition, config, seed, script, observe)
     for i, cur in enumerate(snaps):
-        assert codec.decode(codec.encode(cur)) == cur, f"full snapshot at tick {cur['tick']}"
-        assert codec.apply(cur, {}) == cur
+        assert codec.decode(codec.encode(cur)) == cur, (
+            f"full snapshot at tick {cur['tick']} did not survive encode/decode"
+        )
+        assert codec.apply(cur, {}) == cur, f"full snapshot at tick {cur['tick']} did not rebuild"
         for gap in (1, stride):
             if i < gap:
                 continue
