@@ -97,7 +97,6 @@ class _Ball:
     vx: int
     vy: int
     speed: float  # units per tick
-    last_hit: int  # player id, 0 = nobody yet
 
 
 class PaddleMatch:
@@ -172,9 +171,6 @@ class PaddleMatch:
         """The player leaves; their side becomes a wall. ``not_in_room`` if unknown."""
         self._get(player_id)
         del self._players[player_id]
-        for ball in self._balls.values():
-            if ball.last_hit == player_id:
-                ball.last_hit = 0
         if self.record_inputs:
             self.input_log.append(LogRecord(self.tick, player_id, "leave"))
 
@@ -269,7 +265,7 @@ class PaddleMatch:
         ball = _Ball(
             self._next_ball, centre, centre,
             round((nx * cos - ny * sin) * speed), round((nx * sin + ny * cos) * speed),
-            speed, 0,
+            speed,
         )
         self._next_ball += 1
         self._balls[ball.bid] = ball
@@ -333,7 +329,6 @@ class PaddleMatch:
         else:
             ball.vy = round(away * normal)
             ball.vx = round(tangent)
-        ball.last_hit = owner.pid
         events.append(Event("hit", t, {"player": owner.pid, "ball": ball.bid,
                                        "speed": round(ball.speed * c.tick_rate)}))
 
@@ -448,7 +443,7 @@ class PaddleMatch:
                 for _, p in sorted(self._players.items())
             ],
             "balls": [
-                [b.bid, b.x, b.y, b.vx, b.vy, b.speed, b.last_hit]
+                [b.bid, b.x, b.y, b.vx, b.vy, b.speed]
                 for _, b in sorted(self._balls.items())
             ],
         }
