@@ -91,3 +91,18 @@ def test_public_api_reexported() -> None:
         assert hasattr(engine, name)
     assert engine.codec.diff and engine.protocol.parse_client_frame
     assert engine.replay.rebuild
+
+
+def test_names_the_runtime_uses_today_still_resolve() -> None:
+    # gameserver/ and load_tests/ still use these until they reach games through
+    # engine.registry (docs/games.md "What the runtime will call").
+    from engine import arena, protocol
+    from engine.protocol import InputFrame
+
+    assert engine.Match is arena.Match and engine.GameConfig is arena.GameConfig
+    assert engine.codec is arena.codec and engine.Phase is arena.Phase
+    assert InputFrame is protocol.InputFrame is arena.InputFrame
+    assert protocol.input_frame is arena.input_frame
+    frame = protocol.parse_client_frame(protocol.input_frame(1, 0.5, 0, 0, False))
+    assert isinstance(frame, arena.InputFrame)
+    assert not hasattr(protocol, "NoSuchName")
