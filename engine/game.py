@@ -35,6 +35,9 @@ from engine.protocol import ChatFrame, ErrorCode, InputBase, PingFrame, parse_cl
 
 GAME_ID_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 """A game id: a lowercase slug (it appears in URLs, settings and checkpoints)."""
+PHASE_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
+"""A phase name: a short lowercase slug (the lobby's room list and the metrics'
+``phase`` label carry it; 16 characters at most)."""
 RESERVED_EVENT_KINDS: Final = frozenset({"phase", "match_end"})
 """Event kinds every game emits with a fixed shape (see :class:`Event`)."""
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from engine.errors import EngineError
-from engine.game import GAME_ID_RE, RESERVED_EVENT_KINDS, AnyGame, GameDefinition
+from engine.game import GAME_ID_RE, PHASE_RE, RESERVED_EVENT_KINDS, AnyGame, GameDefinition
 from engine.protocol import ErrorCode, InputBase
 
 DEFAULT_GAMES: Final = ("engine.arena", "engine.paddle")
@@ -77,9 +77,10 @@ def validate(definition: AnyGame, path: str = "<definition>") -> None:
         raise _bad(path, f"version must be an int >= 1, not {info.version!r}")
     phases = info.phases
     if not phases or len(set(phases)) != len(phases) or not all(
-        isinstance(p, str) and p for p in phases
+        isinstance(p, str) and PHASE_RE.match(p) for p in phases
     ):
-        raise _bad(path, f"phases must be unique non-empty names, not {phases!r}")
+        raise _bad(path, f"phases must be unique names matching {PHASE_RE.pattern}, "
+                         f"not {phases!r}")
     if info.playing_phase not in phases:
         raise _bad(path, f"playing_phase {info.playing_phase!r} is not one of {phases!r}")
     if not (isinstance(definition.input_model, type)

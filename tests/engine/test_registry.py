@@ -149,6 +149,8 @@ def test_invalid_info_and_parts() -> None:
     assert "name" in problem(name=" ")
     assert "version" in problem(version=0)
     assert "phases" in problem(phases=("a", "a"))
+    assert "phases" in problem(phases=("waiting", "a_very_long_phase_name"))
+    assert "phases" in problem(phases=("Waiting",))
     assert "playing_phase" in problem(playing_phase="running")
     assert "InputBase" in problem(input_model=dict)
     assert "match_end" in problem(event_kinds=frozenset({"phase"}))
