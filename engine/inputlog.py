@@ -1,11 +1,12 @@
 """The record of everything that changed a match from outside.
 
-A :class:`Match` appends one :class:`LogRecord` per accepted call of
-``add_player`` / ``remove_player`` / ``submit`` / ``start_now`` / ``end_now``
-(the last two with player id 0), stamped with the tick at
-which the call was made (the number of steps taken before it). Together with
-the config and seed this is enough to rebuild any tick
-(:func:`engine.replay.rebuild`).
+A game appends one :class:`LogRecord` per accepted call of ``add_player`` /
+``remove_player`` / ``submit`` / ``reset_inputs`` / ``start_now`` /
+``end_now`` (the last two with player id 0), stamped with the tick at which
+the call was made (the number of steps taken before it). Together with the
+config and seed this is enough to rebuild any tick (:func:`engine.replay.run`).
+The log is game-agnostic: an input is stored as its model's row
+(:meth:`engine.protocol.InputBase.to_row`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Literal, NamedTuple
 
 import msgpack  # type: ignore[import-untyped]
 
-from engine.protocol import InputFrame
+from engine.protocol import InputBase
 
 RecordKind = Literal["join", "leave", "input", "reset", "start", "end"]
 
@@ -30,7 +31,7 @@ class LogRecord(NamedTuple):
     player_id: int
     kind: RecordKind
     name: str = ""
-    frame: InputFrame | None = None
+    frame: InputBase | None = None
 
 
 class InputLog:
@@ -60,20 +61,16 @@ class InputLog:
         """Serialise (msgpack) for storage; inverse of :meth:`from_bytes`."""
         rows: list[list[Any]] = []
         for r in self._records:
-            f = r.frame
-            frame = None if f is None else [f.seq, f.mx, f.my, f.aim, f.fire, f.tick]
+            frame = None if r.frame is None else r.frame.to_row()
             rows.append([r.tick, r.player_id, r.kind, r.name, frame])
         packed: bytes = msgpack.packb(rows, use_bin_type=True)
         return packed
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> InputLog:
-        """Rebuild a log written by :meth:`to_bytes`."""
+    def from_bytes(cls, data: bytes, input_model: type[InputBase]) -> InputLog:
+        """Rebuild a log written by :meth:`to_bytes`; inputs become ``input_model``s."""
         log = cls()
         for tick, pid, kind, name, frame in msgpack.unpackb(data, raw=False):
-            inp = None
-            if frame is not None:
-                seq, mx, my, aim, fire, itick = frame
-                inp = InputFrame(seq=seq, mx=mx, my=my, aim=aim, fire=fire, tick=itick)
+            inp = None if frame is None else input_model.from_row(frame)
             log.append(LogRecord(tick, pid, kind, name, inp))
         return log

@@ -10,22 +10,22 @@ Every frame is one msgpack map with a string key ``"t"``.
 
 from __future__ import annotations
 
-import math
 import re
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar, overload
 
 import msgpack  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import FrameError
 
+if TYPE_CHECKING:
+    from engine.arena.inputs import InputFrame
+
 MAX_FRAME_BYTES: Final = 1024
 """Client frames larger than this are rejected as ``bad_frame`` before decoding."""
 MAX_SEQ: Final = 2**53
 """``seq``, ``tick`` and ping ``id`` are below this (exactly representable in JS)."""
-AIM_LIMIT: Final = 2 * math.pi
-"""``aim`` is in radians within ``[-2*pi, 2*pi]``: atan2 output and one extra turn."""
 CHAT_MAX_CHARS: Final = 200
 
 ROOM_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
@@ -54,28 +54,45 @@ class ErrorCode(StrEnum):
     """A call was made in a phase that does not allow it; the message names the phase."""
     BAD_CONFIG = "bad_config"
     BAD_CHECKPOINT = "bad_checkpoint"
+    BAD_GAME = "bad_game"
+    """A game definition failed to load or is invalid (registry); the message names its path."""
+    UNKNOWN_GAME = "unknown_game"
 
 
 _STRICT = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False, frozen=True)
 
 
-class InputFrame(BaseModel):
-    """``{"t": "input", "seq", "mx", "my", "aim", "fire", "tick"?}``: intent for the next tick.
+class InputBase(BaseModel):
+    """The ``input`` envelope every game's input model extends: ``{"t": "input", "seq", ...}``.
 
-    ``mx``/``my`` are the stick in ``[-1, 1]`` (a longer vector is normalised
-    by the engine), ``aim`` radians in ``[-2*pi, 2*pi]``, ``tick`` the snapshot
-    tick the player was seeing when firing (lag compensation; optional).
-    Ints are accepted for the float fields; bools are never numbers.
+    ``seq`` numbers a connection's inputs (strictly increasing; stale ones are
+    ignored by the game, not errors). A game adds its own fields in a
+    subclass (the arena's :class:`engine.arena.inputs.InputFrame`, the paddle
+    game's :class:`engine.paddle.inputs.PaddleInput`); keep them flat and
+    strict (subclasses inherit this model's config: strict types, no NaN or
+    inf, unknown keys ignored, frozen).
     """
 
     model_config = _STRICT
     t: Literal["input"] = "input"
     seq: int = Field(ge=0, lt=MAX_SEQ)
-    mx: float = Field(ge=-1.0, le=1.0)
-    my: float = Field(ge=-1.0, le=1.0)
-    aim: float = Field(ge=-AIM_LIMIT, le=AIM_LIMIT)
-    fire: bool
-    tick: int | None = Field(default=None, ge=0, lt=MAX_SEQ)
+
+    @classmethod
+    def row_fields(cls) -> tuple[str, ...]:
+        """The payload's field names in declaration order, without ``t``."""
+        return tuple(name for name in cls.model_fields if name != "t")
+
+    def to_row(self) -> list[Any]:
+        """The payload as a list in :meth:`row_fields` order (input logs, checkpoints)."""
+        return [getattr(self, name) for name in self.row_fields()]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> Self:
+        """Inverse of :meth:`to_row` (validated: rows may come from storage)."""
+        return cls.model_validate(dict(zip(cls.row_fields(), row, strict=True)))
+
+
+InputT = TypeVar("InputT", bound=InputBase)
 
 
 class PingFrame(BaseModel):
@@ -94,12 +111,32 @@ class ChatFrame(BaseModel):
     text: str = Field(min_length=1, max_length=CHAT_MAX_CHARS)
 
 
-ClientFrame = InputFrame | PingFrame | ChatFrame
-_CLIENT_TYPES: Final[dict[str, type[InputFrame] | type[PingFrame] | type[ChatFrame]]] = {
-    "input": InputFrame,
+_CLIENT_TYPES: Final[dict[str, type[PingFrame] | type[ChatFrame]]] = {
     "ping": PingFrame,
     "chat": ChatFrame,
 }
+_arena_input: type[InputBase] | None = None
+
+
+def _default_input_model() -> type[InputBase]:
+    """The arena's input model: the default until the runtime names its game's."""
+    global _arena_input
+    if _arena_input is None:
+        from engine.arena.inputs import InputFrame
+
+        _arena_input = InputFrame
+    return _arena_input
+
+
+def __getattr__(name: str) -> Any:
+    # The arena's input model and builder lived here before games were
+    # pluggable; existing importers (`protocol.InputFrame`, `protocol.input_frame`)
+    # keep working until the runtime asks its game's definition instead.
+    if name in ("InputFrame", "input_frame", "AIM_LIMIT"):
+        from engine.arena import inputs
+
+        return getattr(inputs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _unpack_client(raw: bytes) -> Any:
@@ -135,8 +172,20 @@ def _depth(value: Any, limit: int) -> bool:
     return True
 
 
-def parse_client_frame(raw: bytes) -> InputFrame | PingFrame | ChatFrame:
+@overload
+def parse_client_frame(raw: bytes) -> InputFrame | PingFrame | ChatFrame: ...
+@overload
+def parse_client_frame(raw: bytes, input_model: type[InputT]) -> InputT | PingFrame | ChatFrame: ...
+
+
+def parse_client_frame(
+    raw: bytes, input_model: type[InputBase] | None = None
+) -> InputBase | PingFrame | ChatFrame:
     """Decode and validate one client frame.
+
+    ``input`` frames are validated by ``input_model``, the game's subclass of
+    :class:`InputBase` (default: the arena's ``InputFrame``); ``ping`` and
+    ``chat`` are the same for every game.
 
     Raises :class:`FrameError` with code ``bad_frame`` (not msgpack, trailing
     bytes, not a map, no string ``t``, over :data:`MAX_FRAME_BYTES`, nested
@@ -162,16 +211,21 @@ def parse_client_frame(raw: bytes) -> InputFrame | PingFrame | ChatFrame:
     kind = obj.get("t")
     if not isinstance(kind, str):
         raise FrameError(ErrorCode.BAD_FRAME, 'frame needs a string "t"')
-    model = _CLIENT_TYPES.get(kind)
+    model: type[InputBase] | type[PingFrame] | type[ChatFrame] | None
+    if kind == "input":
+        model = input_model if input_model is not None else _default_input_model()
+    else:
+        model = _CLIENT_TYPES.get(kind)
     if model is None:
         raise FrameError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind[:32]!r}")
     fields = {k: v for k, v in obj.items() if isinstance(k, str)}
     try:
-        return model.model_validate(fields)
+        frame = model.model_validate(fields)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "frame"
         raise FrameError(ErrorCode.INVALID, f"{where}: {first['msg']}") from None
+    return frame
 
 
 # -- encoding ------------------------------------------------------------------
@@ -194,16 +248,6 @@ def decode(data: bytes) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise FrameError(ErrorCode.BAD_FRAME, "frame must be a map")
     return obj
-
-
-def input_frame(
-    seq: int, mx: float, my: float, aim: float, fire: bool, tick: int | None = None
-) -> bytes:
-    """Client builder (bots, tests): an encoded ``input`` frame."""
-    frame: dict[str, Any] = {"t": "input", "seq": seq, "mx": mx, "my": my, "aim": aim, "fire": fire}
-    if tick is not None:
-        frame["tick"] = tick
-    return encode(frame)
 
 
 def ping(id: int) -> bytes:

@@ -1,44 +1,56 @@
 """Rebuild a match from its seed and input log.
 
-Because :class:`engine.match.Match` is deterministic, replaying the logged
-calls at the ticks they were made reproduces the exact state (checkpoint
-bytes) at any tick.
+Because every game is deterministic, replaying the logged calls at the ticks
+they were made reproduces the exact state (checkpoint bytes) at any tick.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from engine.config import GameConfig
 from engine.inputlog import LogRecord
-from engine.match import Match
+
+if TYPE_CHECKING:
+    from engine.arena.config import GameConfig
+    from engine.arena.match import Match
+    from engine.game import Game
+
+G = TypeVar("G", bound="Game[Any]")
 
 
-def rebuild(config: GameConfig, seed: int, log: Iterable[LogRecord], upto_tick: int) -> Match:
-    """The match as it was right after step ``upto_tick`` returned.
+def run(match: G, log: Iterable[LogRecord], upto_tick: int) -> G:
+    """Drive ``match`` (new, at tick 0) through ``log`` to the state right after step ``upto_tick``.
 
     Applies every record stamped before ``upto_tick`` (calls made after that
-    step are not part of that state), stepping in between as the original did.
+    step are not part of that state), stepping in between as the original
+    did, and returns ``match``.
     """
-    m = Match(config, seed)
     for rec in log:
         if rec.tick >= upto_tick:
             break
-        while m.tick < rec.tick:
-            m.step()
+        while match.tick < rec.tick:
+            match.step()
         if rec.kind == "join":
-            m.add_player(rec.player_id, rec.name)
+            match.add_player(rec.player_id, rec.name)
         elif rec.kind == "leave":
-            m.remove_player(rec.player_id)
+            match.remove_player(rec.player_id)
         elif rec.kind == "input":
             assert rec.frame is not None, "input records carry their frame"
-            m.submit(rec.player_id, rec.frame)
+            match.submit(rec.player_id, rec.frame)
         elif rec.kind == "reset":
-            m.reset_inputs(rec.player_id)
+            match.reset_inputs(rec.player_id)
         elif rec.kind == "start":
-            m.start_now()
+            match.start_now()
         else:
-            m.end_now()
-    while m.tick < upto_tick:
-        m.step()
-    return m
+            match.end_now()
+    while match.tick < upto_tick:
+        match.step()
+    return match
+
+
+def rebuild(config: GameConfig, seed: int, log: Iterable[LogRecord], upto_tick: int) -> Match:
+    """The arena match as it was right after step ``upto_tick`` (see :func:`run`)."""
+    from engine.arena.match import Match
+
+    return run(Match(config, seed), log, upto_tick)

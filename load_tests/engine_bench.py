@@ -17,8 +17,7 @@ import random
 import statistics
 import time
 
-from engine import GameConfig, Match, codec
-from engine.protocol import InputFrame
+from engine.arena import GameConfig, InputFrame, Match, codec
 
 PLAYERS = 20
 

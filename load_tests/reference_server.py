@@ -49,7 +49,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from engine import GameConfig, Match, codec, protocol
+from engine import protocol
+from engine.arena import GameConfig, Match, codec
 
 _ROOM_PATH = re.compile(rf"^/ws/game/({protocol.ROOM_NAME_PATTERN})/?$")
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, math.inf)

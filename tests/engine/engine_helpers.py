@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from engine import GameConfig, Match
-from engine.protocol import InputFrame
+from engine.arena import GameConfig, Match
+from engine.arena.inputs import InputFrame
 
 # A small open arena: no walls, spawn points far apart and known.
 OPEN: dict[str, Any] = {

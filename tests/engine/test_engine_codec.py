@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import Match, codec
+from engine.arena import Match, codec
 from tests.engine.engine_helpers import Driver, config
 
 ids = st.integers(min_value=0, max_value=12) | st.integers(min_value=0, max_value=2**40)

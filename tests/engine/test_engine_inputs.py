@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import EngineError, Match
+from engine import EngineError
+from engine.arena import Match
 from tests.engine.engine_helpers import config, inp
 
 

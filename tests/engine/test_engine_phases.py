@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import EngineError, Match, Phase
+from engine import EngineError
+from engine.arena import Match, Phase
 from tests.engine.engine_helpers import Driver, config
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from engine import Match
+from engine.arena import Match
 from tests.engine.engine_helpers import Driver, playing_match
 
 

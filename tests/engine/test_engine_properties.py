@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import EngineError, GameConfig, Match, codec, replay
+from engine import EngineError, replay
+from engine.arena import GameConfig, InputFrame, Match, codec
 from engine.inputlog import InputLog
 from tests.engine.engine_helpers import inp
 
@@ -142,7 +143,7 @@ def test_replay_rebuilds_2000_tick_match() -> None:
         if m.tick in marks:
             saved[m.tick] = m.checkpoint()
     assert {"kill", "match_end", "respawn"} <= kinds
-    log = InputLog.from_bytes(m.input_log.to_bytes())
+    log = InputLog.from_bytes(m.input_log.to_bytes(), InputFrame)
     assert [r.kind for r in log] == [r.kind for r in m.input_log]
     for tick, data in sorted(saved.items()):
         rebuilt = replay.rebuild(FAST, 2024, log, tick)

@@ -10,7 +10,8 @@ import msgpack
 import pytest
 
 from engine import FrameError, protocol
-from engine.protocol import ChatFrame, ErrorCode, InputFrame, PingFrame, parse_client_frame
+from engine.arena.inputs import InputFrame
+from engine.protocol import ChatFrame, ErrorCode, PingFrame, parse_client_frame
 
 GOOD: dict[str, Any] = {"t": "input", "seq": 1, "mx": 0.5, "my": -1, "aim": 1.0, "fire": False}
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import EngineError, Match, replay
+from engine import EngineError, replay
+from engine.arena import Match
 from tests.engine.engine_helpers import config, inp, playing_match
 
 

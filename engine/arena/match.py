@@ -37,11 +37,13 @@ from typing import Any, Final
 
 import msgpack  # type: ignore[import-untyped]
 
-from engine import codec
-from engine.config import GameConfig
+from engine.arena import codec
+from engine.arena.config import GameConfig
+from engine.arena.inputs import InputFrame
 from engine.errors import EngineError
+from engine.game import Event
 from engine.inputlog import InputLog, LogRecord
-from engine.protocol import ErrorCode, InputFrame
+from engine.protocol import ErrorCode
 
 CHECKPOINT_VERSION: Final = 1
 _INF: Final = float("inf")
@@ -66,32 +68,16 @@ _TRANSITIONS: Final[dict[Phase, frozenset[Phase]]] = {
 EVENT_KINDS: Final = frozenset(
     {"hit", "kill", "death", "respawn", "pickup", "phase", "match_end"}
 )
+"""The arena's event kinds; fields per kind (``Event.to_wire``):
 
-
-@dataclass(frozen=True)
-class Event:
-    """Something that happened during a step, for the runtime to announce.
-
-    ``kind`` is one of :data:`EVENT_KINDS`; ``tick`` is the tick the step
-    produced; ``data`` holds the kind's fields (see :meth:`to_wire`).
-    """
-
-    kind: str
-    tick: int
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_wire(self) -> dict[str, Any]:
-        """``{"t": "event", "kind", "tick", **data}``; fields per kind:
-
-        * ``hit``: ``victim``, ``attacker`` (id or None), ``damage``, ``hp`` (left)
-        * ``death``: ``player``, ``by`` (id or None)
-        * ``kill``: ``killer``, ``victim``
-        * ``respawn``: ``player``, ``x``, ``y`` (wire units, 1/8)
-        * ``pickup``: ``player``, ``pickup_id``, ``item`` (``health``/``speed``)
-        * ``phase``: ``phase``, ``ends`` (tick, 0 = open-ended)
-        * ``match_end``: ``results`` (as :meth:`Match.results`)
-        """
-        return {"t": "event", "kind": self.kind, "tick": self.tick, **self.data}
+* ``hit``: ``victim``, ``attacker`` (id or None), ``damage``, ``hp`` (left)
+* ``death``: ``player``, ``by`` (id or None)
+* ``kill``: ``killer``, ``victim``
+* ``respawn``: ``player``, ``x``, ``y`` (wire units, 1/8)
+* ``pickup``: ``player``, ``pickup_id``, ``item`` (``health``/``speed``)
+* ``phase``: ``phase``, ``ends`` (tick, 0 = open-ended)
+* ``match_end``: ``results`` (as :meth:`Match.results`)
+"""
 
 
 @dataclass(frozen=True)
@@ -264,6 +250,14 @@ class Match:
     def player_ids(self) -> list[int]:
         """Ids of the players in the room, ascending."""
         return sorted(self._players)
+
+    def player_name(self, player_id: int) -> str:
+        """The name a player joined with; ``EngineError(not_in_room)`` if unknown."""
+        return self._get(player_id).name
+
+    def acks(self) -> dict[int, int]:
+        """Player id -> last applied input seq (-1: none yet), ascending ids."""
+        return {pid: self._players[pid].last_seq for pid in sorted(self._players)}
 
     def player_state(self, player_id: int) -> PlayerState:
         """A copy of one player's state; ``EngineError(not_in_room)`` if unknown."""
@@ -890,6 +884,8 @@ class Match:
         """Rebuild a match from :meth:`checkpoint` bytes; ``bad_checkpoint`` if unreadable."""
         try:
             s = msgpack.unpackb(data, raw=False, strict_map_key=False)
+            if s.get("game", "arena") != "arena":  # other games name themselves
+                raise ValueError(f"a {s['game']!r} checkpoint, not an arena one")
             if s.get("v") != CHECKPOINT_VERSION:
                 raise ValueError(f"unsupported checkpoint version {s.get('v')!r}")
             m = cls(GameConfig.from_dict(s["config"]), s["seed"], record_inputs)
