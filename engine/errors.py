@@ -9,7 +9,21 @@ machine-readable ``code`` (see :class:`engine.protocol.ErrorCode`) and a human
 from __future__ import annotations
 
 
-class EngineError(Exception):
+class CodedError(Exception):
+    """The base of every refusal with a machine-readable ``code`` and a human ``message``.
+
+    The project's layers raise subclasses (the engine's rules, tokens, rooms,
+    chat, the HTTP API, staff actions); each becomes an ``error`` frame or a
+    JSON error answer carrying ``code`` and ``message``, never a crash.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class EngineError(CodedError):
     """A rule of the engine was broken by the caller.
 
     ``code`` is a stable identifier (``room_full``, ``already_joined``,
@@ -18,9 +32,9 @@ class EngineError(Exception):
     """
 
     def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
-        self.message = message or code
+        super().__init__(code, message or code)
+        # str() names the code too: these reach logs as well as error frames.
+        self.args = (f"{code}: {message}" if message else code,)
 
 
 class FrameError(EngineError):

@@ -29,6 +29,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
+from engine.errors import CodedError
 from engine.protocol import valid_room_name
 from gameserver.manager import get_manager
 from lobby.http import error_response
@@ -44,11 +45,8 @@ _staff_action_rate = rate_limit(
 """Every action counts per staff user (per client IP for callers not logged in)."""
 
 
-class ActionError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class ActionError(CodedError):
+    """A staff action was refused; `code` names why."""
 
 
 def _wants_json(request: HttpRequest) -> bool:

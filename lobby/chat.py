@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from engine import protocol
+from engine.errors import CodedError
 from engine.protocol import ROOM_NAME_PATTERN
 from lobby import push
 from lobby.models import ChatMessage, Mute, Room, User
@@ -38,13 +39,8 @@ CHANNEL_RE = re.compile(rf"^(lobby|room\.{ROOM_NAME_PATTERN})$")
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-class ChatError(Exception):
+class ChatError(CodedError):
     """A message was refused; `code` is the `error` frame's code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def valid_channel(channel: object) -> bool:

@@ -16,20 +16,19 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from pydantic import BaseModel, ValidationError
 
+from engine.errors import CodedError
 from lobby import tokens
 
 M = TypeVar("M", bound=BaseModel)
 View = Callable[..., HttpResponse]
 
 
-class ApiError(Exception):
+class ApiError(CodedError):
     """Raised inside a view: becomes a JSON error answer with `status`."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(code, message)
         self.status = status
-        self.code = code
-        self.message = message
 
 
 def error_response(status: int, code: str, message: str) -> JsonResponse:

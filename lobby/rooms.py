@@ -43,6 +43,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from engine.errors import CodedError
 from engine.protocol import valid_room_name
 from lobby import push, signals
 from lobby.models import (
@@ -59,14 +60,9 @@ MAX_PHASE_CHARS = 16
 MAX_LISTED = 500
 
 
-class RoomError(Exception):
+class RoomError(CodedError):
     """A room operation was refused; `code` names why (`not_found`, `private`,
     `room_full`, `exists`, `bad_name`)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def valid_name(name: object) -> bool:

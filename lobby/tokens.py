@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core import signing
 
+from engine.errors import CodedError
+
 if TYPE_CHECKING:
     from lobby.models import User
 
@@ -20,13 +22,8 @@ SALT = "arena.bearer-token.v1"
 MAX_TOKEN_CHARS = 512
 
 
-class TokenError(Exception):
+class TokenError(CodedError):
     """A token is malformed, forged, expired or revoked; `code` says which."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def issue(user: User) -> str:
