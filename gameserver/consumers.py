@@ -1,4 +1,4 @@
-"""The game socket `/ws/game/<room_name>/` (binary msgpack frames, PROTOCOL.md).
+"""The game socket `/ws/game/<room_name>/` (binary msgpack frames, docs/protocol.md).
 
 A `GameConsumer` handles one socket's incoming frames and nothing on the
 per-tick path: snapshots reach the socket through the room hub, which writes

@@ -4,7 +4,7 @@ The room's engine encodes each snapshot once and `group_send`s it to the
 room group; each process with players in the room has exactly one member in
 that group, its hub, which writes the same bytes to every local socket. So
 the channel layer carries one message per process per snapshot, not one per
-player (DESIGN.md).
+player (docs/benchmarks.md).
 
 A socket that joins waits in `joining` until a snapshot message carries a
 full snapshot (the hub asks the engine for one), so every client's first

@@ -2,7 +2,7 @@
 
 Channels' `InMemoryChannelLayer` sweeps every channel and group membership
 for expiry on each send and receive and deep-copies each message per member
-(DESIGN.md): its cost per message grows with the number of channels. This
+(docs/benchmarks.md): its cost per message grows with the number of channels. This
 layer does O(1) work per message (O(members) for `group_send`) and sweeps
 stale state on a timer instead:
 

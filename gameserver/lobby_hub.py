@@ -3,7 +3,7 @@
 A lobby-wide frame (chat, presence, room list) is one `group_send` to the
 `lobby` group. With one member per lobby socket, that is one channel-layer
 message, one queue wake-up and one consumer dispatch per socket per frame:
-the pattern DESIGN.md measured collapsing for game snapshots, and a chat
+the pattern docs/benchmarks.md measured collapsing for game snapshots, and a chat
 burst to a full lobby is the same load. Instead the group has one member per
 process, this hub, which encodes each frame to JSON once and writes it
 straight to every local lobby socket. A socket whose client stopped reading

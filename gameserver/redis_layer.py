@@ -1,6 +1,6 @@
 """The Redis channel layer for many processes: channels-redis' PubSub layer, bounded.
 
-Chosen by measurement (DESIGN.md): the core `RedisChannelLayer` dropped
+Chosen by measurement (docs/benchmarks.md): the core `RedisChannelLayer` dropped
 11–19 % of group messages to full channels silently and was 4–6× slower;
 the PubSub layer dropped none. But its per-channel queues are unbounded, so
 a consumer that stops reading while subscribed grows memory forever. Here

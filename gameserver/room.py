@@ -186,7 +186,7 @@ class RoomEngine:
             self.match.add_player(user_id, name)
             seat = self.seats[user_id] = _Seat(name=name)
         else:
-            # A new connection starts its own input sequence (PROTOCOL.md).
+            # A new connection starts its own input sequence (docs/protocol.md).
             self.match.reset_inputs(user_id)
         seat.connected += 1
         seat.grace_until = None

@@ -3,7 +3,7 @@
 Selected with `ARENA_FANOUT=textbook`. Every socket's consumer has its own
 channel in the room group, so each snapshot becomes one channel-layer
 message, one queue wake-up and one consumer dispatch (with Channels' thread
-hop) per player per tick: the pattern DESIGN.md measured collapsing at a few
+hop) per player per tick: the pattern docs/benchmarks.md measured collapsing at a few
 hundred players. Never use it in production.
 """
 

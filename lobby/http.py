@@ -1,6 +1,6 @@
 """The HTTP API's plumbing: JSON bodies in, the contract's error shape out.
 
-Every 4xx answer is `{"error": {"code": str, "message": str}}` (PROTOCOL.md).
+Every 4xx answer is `{"error": {"code": str, "message": str}}` (docs/protocol.md).
 """
 
 from __future__ import annotations

@@ -73,10 +73,6 @@ class Room(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def is_open(self) -> bool:
-        return self.closed_at is None
-
 
 class Seat(models.Model):
     """A user's place in a room: joined (a socket claimed it) or reserved until a time."""

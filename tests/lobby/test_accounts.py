@@ -1,4 +1,4 @@
-"""Guest sessions and bearer tokens over HTTP (PROTOCOL.md)."""
+"""Guest sessions and bearer tokens over HTTP (docs/protocol.md)."""
 
 from __future__ import annotations
 
