@@ -15,54 +15,20 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine import EngineError, protocol
 from gameserver import interprocess as msg
 from gameserver import metrics
-from gameserver.hub import RoomHub
+from gameserver.managerstate import ManagerState
 from gameserver.net.closecodes import CloseCode
-from gameserver.ownership import Ownership
 from gameserver.room import RoomEngine, RoomStateError
 
 logger = logging.getLogger("gameserver.manager")
 
 
-class RelayMixin:
+class RelayMixin(ManagerState):
     """Publishing to and receiving from other processes."""
-
-    # The manager's state and the parts of it other modules provide
-    # (gameserver/manager.py composes them into RoomManager).
-    if TYPE_CHECKING:
-        config: Any
-        layer: Any
-        ownership: Ownership
-        engines: dict[str, RoomEngine]
-        hubs: dict[str, RoomHub]
-        owners: dict[str, str]
-        channel: str | None
-        draining: bool
-        _fences: dict[str, int]
-        _drops: Counter[str]
-        _drop_logged: dict[str, float]
-        _via: dict[str, dict[str, Counter[int]]]
-        _route_lock: asyncio.Lock
-        _ownerless: dict[str, int]
-        _last_checkpoint: float
-        _orphans_seen: dict[str, float]
-        _silent: dict[str, float]
-        _next_sweep: float
-        _sockets: int
-        _all_closed: asyncio.Event
-
-        @property
-        def distributed(self) -> bool: ...
-
-        async def _take_over(self, room: str) -> None: ...
-
-        async def _owner_changed(self, room: str, owner: str) -> None: ...
-
-        async def _group(self, action: str, room: str) -> None: ...
 
     # Publishing -------------------------------------------------------------
 

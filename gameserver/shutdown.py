@@ -4,54 +4,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections import Counter
-from typing import TYPE_CHECKING, Any
 
 from engine import protocol
 from gameserver import interprocess as msg
-from gameserver.hub import RoomHub
+from gameserver.managerstate import ManagerState
 from gameserver.net.closecodes import CloseCode
-from gameserver.ownership import Ownership, RedisError
-from gameserver.room import RoomEngine
+from gameserver.ownership import RedisError
 
 logger = logging.getLogger("gameserver.manager")
 
 
-class ShutdownMixin:
+class ShutdownMixin(ManagerState):
     """Draining a room manager."""
-
-    # The manager's state and the parts of it other modules provide
-    # (gameserver/manager.py composes them into RoomManager).
-    if TYPE_CHECKING:
-        config: Any
-        layer: Any
-        ownership: Ownership
-        engines: dict[str, RoomEngine]
-        hubs: dict[str, RoomHub]
-        owners: dict[str, str]
-        channel: str | None
-        draining: bool
-        _fences: dict[str, int]
-        _drops: Counter[str]
-        _drop_logged: dict[str, float]
-        _via: dict[str, dict[str, Counter[int]]]
-        _route_lock: asyncio.Lock
-        _ownerless: dict[str, int]
-        _last_checkpoint: float
-        _orphans_seen: dict[str, float]
-        _silent: dict[str, float]
-        _next_sweep: float
-        _sockets: int
-        _all_closed: asyncio.Event
-
-        @property
-        def distributed(self) -> bool: ...
-
-        async def _group_send(self, room: str, message: dict[str, Any]) -> None: ...
-
-        async def _reset_lobby(self) -> None: ...
-
-        def _spawn(self, work: Any) -> None: ...
 
     # Shutdown -------------------------------------------------------------------
 
