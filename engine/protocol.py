@@ -15,7 +15,7 @@ import re
 from enum import StrEnum
 from typing import Any, Final, Literal
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import FrameError

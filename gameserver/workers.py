@@ -19,10 +19,10 @@ import asyncio
 import logging
 from typing import Any
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from gameserver.net.perloop import PerLoop
+from lobby import push
 from lobby.outbox import TASK_CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class EmbeddedWorker:
         """Channels' Worker loop for one channel: receive, hand to the consumer instance."""
         from lobby.tasks import TaskConsumer
 
-        layer = get_channel_layer()
+        layer = push.channel_layer()
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
         async def no_send(message: dict[str, Any]) -> None:

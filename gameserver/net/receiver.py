@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lobby.push import ChannelLayer
 
 logger = logging.getLogger(__name__)
 
 
 async def receive_forever(
-    layer: Any, channel: str, handle: Callable[[dict[str, Any]], Awaitable[None]]
+    layer: ChannelLayer, channel: str, handle: Callable[[dict[str, Any]], Awaitable[None]]
 ) -> None:
     """Hand every message on `channel` to `handle`, until cancelled.
 
