@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
@@ -62,7 +63,8 @@ class EmbeddedWorker:
         async def no_send(message: dict[str, Any]) -> None:
             raise RuntimeError("task consumers send nothing to a client")
 
-        application = TaskConsumer.as_asgi()
+        # A channel-type scope (Channels' own) is none of asgiref's typed ASGI scopes.
+        application: Callable[..., Awaitable[None]] = TaskConsumer.as_asgi()
         instance = asyncio.ensure_future(
             application({"type": "channel", "channel": TASK_CHANNEL}, queue.get, no_send)
         )
