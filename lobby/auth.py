@@ -35,7 +35,7 @@ def query_param(scope: dict[str, Any], name: str) -> str | None:
 
 
 @database_sync_to_async
-def _user_for(token: str) -> Any:
+def _user_for(token: str) -> User:
     return tokens.user_for(token)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
@@ -78,7 +78,7 @@ def run_message(task_id: int) -> dict[str, Any]:
     return {"type": RUN_MESSAGE, "id": int(task_id)}
 
 
-def _claimable(now: Any) -> QuerySet[Task]:
+def _claimable(now: datetime) -> QuerySet[Task]:
     return Task.objects.filter(status=Task.PENDING, due_at__lte=now).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )
