@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from lobby.models import User
 
 
-def query_param(scope: dict[str, Any], name: str) -> str | None:
+def query_param(scope: Mapping[str, Any], name: str) -> str | None:
     """The first value of a query-string parameter, or None."""
     raw = scope.get("query_string", b"")
     try:
