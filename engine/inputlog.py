@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Literal, NamedTuple
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 from engine.protocol import InputBase
 

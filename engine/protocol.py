@@ -14,7 +14,7 @@ import re
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar, overload
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import FrameError

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import AppConfig
 from django.db.models.signals import post_save
 
+if TYPE_CHECKING:
+    from lobby.models import ChatMessage
 
-def _count_chat(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+
+def _count_chat(
+    sender: type[ChatMessage], instance: ChatMessage, created: bool, **kwargs: Any
+) -> None:
     if created:
         from gameserver import metrics
 

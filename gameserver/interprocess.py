@@ -204,12 +204,12 @@ ToGroup = Snapshot | Frame | Kick | Close | Owner | OwnerGone
 Message = ToOwner | ToGroup
 
 OWNER_TYPES: Final = frozenset(
-    model.model_fields["type"].default for model in ToOwner.__args__  # type: ignore[attr-defined]
+    model.model_fields["type"].default for model in ToOwner.__args__
 )
 """`type` values of the messages a room's owner handles."""
 
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(
-    Annotated[Message, Field(discriminator="type")]  # type: ignore[arg-type]
+    Annotated[Message, Field(discriminator="type")]
 )
 _TAG_ERRORS: Final = frozenset({"union_tag_invalid", "union_tag_not_found"})
 

@@ -25,6 +25,7 @@ import random
 import string
 import time
 from collections import deque
+from re import Pattern
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -41,17 +42,24 @@ class _Channel:
         self.capacity = capacity
 
 
-class LocalChannelLayer(BaseChannelLayer):  # type: ignore[misc]
+class LocalChannelLayer(BaseChannelLayer):
     """A fast, bounded, single-process channel layer."""
 
     extensions = ["groups", "flush"]
 
     def __init__(
-        self, expiry: int = 60, capacity: int = 256, channel_capacity: Any = None, **kwargs: Any
+        self,
+        expiry: int = 60,
+        capacity: int = 256,
+        channel_capacity: dict[Pattern[str] | str, int] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(expiry=expiry, capacity=capacity)
-        # BaseChannelLayer keeps the raw dict; get_capacity wants it compiled.
-        self.channel_capacity = self.compile_capacities(channel_capacity or {})
+        # BaseChannelLayer keeps the raw dict; get_capacity wants it compiled
+        # (types-channels declares the attribute as the raw dict).
+        self.channel_capacity = self.compile_capacities(  # type: ignore[assignment]
+            channel_capacity or {}
+        )
         self._channels: dict[str, _Channel] = {}
         self._groups: dict[str, set[str]] = {}
         self._memberships: dict[str, set[str]] = {}

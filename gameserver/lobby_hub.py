@@ -21,7 +21,6 @@ import json
 import logging
 from typing import Any
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from gameserver.net.daphne import Send, fast_socket, websocket_frame
@@ -43,7 +42,7 @@ class LobbyHub:
     """Local lobby sockets of this process and the fan-out of lobby-wide frames."""
 
     def __init__(self) -> None:
-        self.layer = get_channel_layer()
+        self.layer = push.channel_layer()
         self.sockets: list[Socket] = []
         self.channel: str | None = None
         self._receiver: asyncio.Task[None] | None = None

@@ -30,7 +30,7 @@ from gameserver.net.closecodes import CloseCode
 from gameserver.net.limits import TokenBucket
 from gameserver.net.socket import Socket
 from lobby import chat, presence, push, rooms
-from lobby.auth import is_authenticated
+from lobby.auth import scope_user
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +47,14 @@ class LobbyConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         await self.accept()
-        if not is_authenticated(self.scope):
+        user = scope_user(self.scope)
+        if user is None:
             code = self.scope.get("auth_error", "unauthenticated")
             await self.send_frame({"type": "error", "code": code,
                                    "message": "log in or pass ?token="})
             await self.close(code=CloseCode.UNAUTHENTICATED)
             return
         config = settings.ARENA
-        user = self.scope["user"]
         self.user_id = int(user.pk)
         self.bucket = TokenBucket(config.lobby_frames_per_second, config.lobby_frame_burst)
         # Presence first, so the change is pushed to the others (not to this
@@ -140,8 +140,10 @@ class LobbyConsumer(AsyncWebsocketConsumer):
         if not isinstance(text, str):
             await self.error("invalid", '"text" must be a string')
             return
+        user = scope_user(self.scope)
+        assert user is not None  # receive() drops the frames of unauthenticated sockets
         try:
-            await chat.apost(self.scope["user"], "lobby", text)
+            await chat.apost(user, "lobby", text)
         except chat.ChatError as exc:
             await self.error(exc.code, exc.message)
 

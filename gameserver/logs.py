@@ -201,4 +201,4 @@ def install_access_log() -> None:
     """
     cli = sys.modules.get("daphne.cli")
     if cli is not None and hasattr(cli, "AccessLogGenerator"):
-        cli.AccessLogGenerator = AccessLogGenerator
+        vars(cli)["AccessLogGenerator"] = AccessLogGenerator  # the module global

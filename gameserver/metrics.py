@@ -11,7 +11,7 @@ in files there and the view aggregates every process's (gauges below say how:
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     REGISTRY,
@@ -21,6 +21,9 @@ from prometheus_client import (
     Histogram,
     ProcessCollector,
 )
+
+if TYPE_CHECKING:
+    from gameserver.room import RoomEngine
 
 _TICK_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
@@ -125,7 +128,7 @@ def observe_rooms(phases: Iterable[str]) -> None:
         ROOMS_BY_PHASE.labels(phase).set(count)
 
 
-def observe_engines(engines: Collection[Any]) -> None:
+def observe_engines(engines: Collection[RoomEngine]) -> None:
     """Set `arena_rooms` and `arena_rooms_by_phase` from this process's RoomEngines."""
     ROOMS.set(len(engines))
     observe_rooms(engine.match.phase.value for engine in engines)

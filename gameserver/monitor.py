@@ -18,8 +18,8 @@ the load balancer's route for that room (docs/operations.md).
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, overload
 
 from django.conf import settings
 from django.contrib import messages
@@ -37,7 +37,7 @@ from lobby.ratelimit import rate_limit
 
 NOTICE_MAX_CHARS = 200
 
-AsyncView = Callable[..., Awaitable[HttpResponse]]
+AsyncView = Callable[..., Coroutine[Any, Any, HttpResponse]]
 
 _staff_action_rate = rate_limit(
     "staff_action", lambda: settings.ARENA.staff_action_rate_per_minute, by="user"
@@ -55,7 +55,15 @@ def _wants_json(request: HttpRequest) -> bool:
     ) == "json"
 
 
-def staff_only(view: AsyncView | None = None, *, json_only: bool = False) -> Any:
+@overload
+def staff_only(view: AsyncView, *, json_only: bool = False) -> AsyncView: ...
+@overload
+def staff_only(
+    view: None = None, *, json_only: bool = False
+) -> Callable[[AsyncView], AsyncView]: ...
+def staff_only(
+    view: AsyncView | None = None, *, json_only: bool = False
+) -> AsyncView | Callable[[AsyncView], AsyncView]:
     """JSON callers get 401/403 JSON; browsers get staff_member_required's login redirect."""
     if view is None:
         return functools.partial(staff_only, json_only=json_only)

@@ -35,7 +35,7 @@ successful renewal is older than the TTL (gameserver/room.py,
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Protocol, cast
 
 import redis
 from redis import asyncio as aioredis
@@ -189,7 +189,9 @@ class RedisOwnership:
     distributed = True
 
     def __init__(self, url: str, lease_seconds: float = 1.5) -> None:
-        self.redis: Any = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.redis: aioredis.Redis = aioredis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2
+        )
         self.lease_ms = max(1, round(lease_seconds * 1000))
         self._acquire = self.redis.register_script(_ACQUIRE)
         self._renew = self.redis.register_script(_RENEW)
@@ -216,7 +218,8 @@ class RedisOwnership:
         await self._release(keys=[lease_key(room), fence_key(room)], args=[owner, token])
 
     async def owner_of(self, room: str) -> str | None:
-        value = await self.redis.get(lease_key(room))
+        # The client decodes no responses: values are bytes.
+        value = cast("bytes | None", await self.redis.get(lease_key(room)))
         return value.decode() if value is not None else None
 
     async def fence(self, room: str) -> int:
@@ -230,7 +233,7 @@ class RedisOwnership:
         ))
 
     async def load_checkpoint(self, room: str) -> bytes | None:
-        value = await self.redis.hget(checkpoint_key(room), "data")
+        value = cast("bytes | None", await self.redis.hget(checkpoint_key(room), "data"))
         return bytes(value) if value is not None else None
 
     async def checkpoint_token(self, room: str) -> int | None:
@@ -269,7 +272,9 @@ class RoomLiveness:
     """
 
     def __init__(self, url: str) -> None:
-        self.redis: Any = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        self.redis: redis.Redis = redis.Redis.from_url(
+            url, socket_timeout=1, socket_connect_timeout=1
+        )
         self._dead = self.redis.register_script(_DEAD)
 
     def dead(self, rooms: list[str]) -> set[str]:

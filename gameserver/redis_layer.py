@@ -76,7 +76,7 @@ class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
 
     def _get_layer(self) -> _BoundedLoopLayer:
         loop = asyncio.get_running_loop()
-        layer = self._layers.get(loop)
+        layer: _BoundedLoopLayer | None = self._layers.get(loop)
         if layer is None:
             layer = _BoundedLoopLayer(*self._args, **self._kwargs, channel_layer=self)
             self._layers[loop] = layer

@@ -26,7 +26,8 @@ def _game_consumer() -> Any:
 
 websocket_urlpatterns = [
     re_path(rf"^ws/game/(?P<room_name>{ROOM_NAME_PATTERN})/$", _game_consumer().as_asgi()),
-    path("ws/lobby/", LobbyConsumer.as_asgi()),
+    # Channels' URLRouter routes ASGI applications through Django's path().
+    path("ws/lobby/", LobbyConsumer.as_asgi()),  # type: ignore[arg-type]
 ]
 
 

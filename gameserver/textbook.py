@@ -20,7 +20,8 @@ from gameserver.relay import group_name
 
 class TextbookGameConsumer(GameConsumer):
     channel_layer_alias = DEFAULT_CHANNEL_LAYER
-    __call__ = AsyncConsumer.__call__
+    # GameConsumer.__call__ takes an untyped scope (gameserver/consumers.py).
+    __call__ = AsyncConsumer.__call__  # type: ignore[assignment]
     fast_inbound = False
     dispatch = AsyncConsumer.dispatch
     got_full = False

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from gameserver.net.perloop import PerLoop
+from lobby import push
 from lobby.outbox import TASK_CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -56,13 +57,14 @@ class EmbeddedWorker:
         """Channels' Worker loop for one channel: receive, hand to the consumer instance."""
         from lobby.tasks import TaskConsumer
 
-        layer = get_channel_layer()
+        layer = push.channel_layer()
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
         async def no_send(message: dict[str, Any]) -> None:
             raise RuntimeError("task consumers send nothing to a client")
 
-        application = TaskConsumer.as_asgi()
+        # A channel-type scope (Channels' own) is none of asgiref's typed ASGI scopes.
+        application: Callable[..., Awaitable[None]] = TaskConsumer.as_asgi()
         instance = asyncio.ensure_future(
             application({"type": "channel", "channel": TASK_CHANNEL}, queue.get, no_send)
         )

@@ -104,7 +104,9 @@ def run_daphne(chunks: list[bytes]) -> int:
     from twisted.internet.testing import MemoryReactorClock
 
     reactor = MemoryReactorClock()  # autobahn's timers go here and never run
-    previous_loop, txaio.config.loop = txaio.config.loop, reactor
+    # txaio sets `config` up at import time; its stubs do not declare it.
+    config = txaio.config  # type: ignore[attr-defined]
+    previous_loop, config.loop = config.loop, reactor
     server = _DaphneServer()
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -117,7 +119,8 @@ def run_daphne(chunks: list[bytes]) -> int:
     factory.setProtocolOptions(autoPingTimeout=30, allowNullOrigin=True)
     protocol: Any = factory.buildProtocol(addr)
     protocol._raw_query_string = b""
-    transport = tcp.Server(sock, protocol, addr, None, 1, reactor)
+    # A real socket on the memory reactor, with no listening port behind it.
+    transport = tcp.Server(sock, protocol, addr, None, 1, reactor)  # type: ignore[arg-type]
     protocol.makeConnection(transport)
     protocol.dataReceived(
         b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -138,7 +141,7 @@ def run_daphne(chunks: list[bytes]) -> int:
         for chunk in chunks:
             data_received(chunk)
     finally:
-        txaio.config.loop = previous_loop
+        config.loop = previous_loop
         client.close()
         sock.close()
     return count

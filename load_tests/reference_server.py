@@ -51,6 +51,7 @@ from websockets.http11 import Request, Response
 
 from engine import protocol
 from engine.arena import GameConfig, Match, codec
+from engine.errors import FrameError
 
 _ROOM_PATH = re.compile(rf"^/ws/game/({protocol.ROOM_NAME_PATTERN})/?$")
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, math.inf)
@@ -259,7 +260,7 @@ class ReferenceServer:
                 continue
             try:
                 frame = protocol.parse_client_frame(raw)
-            except protocol.FrameError as exc:
+            except FrameError as exc:
                 await ws.send(protocol.error(exc.code, exc.message))
                 continue
             if isinstance(frame, protocol.InputFrame):

@@ -25,13 +25,15 @@ import multiprocessing as mp
 import os
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from load_tests.bot import Progress, Swarm, SwarmConfig
 from load_tests.metrics import Scrape, proc_cpu_seconds, scrape_all, server_figures
 from load_tests.stats import Measurements, build_report
+
+T = TypeVar("T")
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -129,7 +131,7 @@ def run(cfg: RunConfig, on_progress: ProgressCallback | None = None) -> RunResul
     return _event_loop_run(run_async(cfg, on_progress))
 
 
-def _event_loop_run(coro: Any) -> Any:
+def _event_loop_run(coro: Coroutine[Any, Any, T]) -> T:
     # A bot process allocates a few hundred thousand short-lived objects a
     # second; default GC pauses would show up as latency of the server under
     # test. Same tuning as the servers (gameserver/asgi.py).

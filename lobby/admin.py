@@ -40,7 +40,7 @@ from lobby.models import (
 class PlayerAdmin(UserAdmin):  # type: ignore[type-arg]
     list_display = ("id", "display_name", "username", "is_guest", "is_staff", "date_joined")
     search_fields = ("display_name", "username")
-    fieldsets = (*UserAdmin.fieldsets, ("Player", {"fields": ("display_name", "is_guest")}))
+    fieldsets = (*(UserAdmin.fieldsets or ()), ("Player", {"fields": ("display_name", "is_guest")}))
 
 
 class SeatInline(admin.TabularInline):  # type: ignore[type-arg]

@@ -8,7 +8,8 @@ close with 4001, so every client can read the reason (docs/protocol.md).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
@@ -19,8 +20,11 @@ from django.contrib.auth.models import AnonymousUser
 
 from lobby import tokens
 
+if TYPE_CHECKING:
+    from lobby.models import User
 
-def query_param(scope: dict[str, Any], name: str) -> str | None:
+
+def query_param(scope: Mapping[str, Any], name: str) -> str | None:
     """The first value of a query-string parameter, or None."""
     raw = scope.get("query_string", b"")
     try:
@@ -31,7 +35,7 @@ def query_param(scope: dict[str, Any], name: str) -> str | None:
 
 
 @database_sync_to_async
-def _user_for(token: str) -> Any:
+def _user_for(token: str) -> User:
     return tokens.user_for(token)
 
 
@@ -73,6 +77,14 @@ def socket_auth(app: Any) -> Any:
     )
 
 
-def is_authenticated(scope: dict[str, Any]) -> bool:
+def scope_user(scope: Mapping[str, Any]) -> User | None:
+    """The authenticated user of a socket's scope, or None."""
     user = scope.get("user")
-    return bool(user is not None and user.is_authenticated)
+    if user is not None and user.is_authenticated:
+        # One of ours: set by TokenAuthMiddleware or channels' lazy session user.
+        return cast("User", user)
+    return None
+
+
+def is_authenticated(scope: Mapping[str, Any]) -> bool:
+    return scope_user(scope) is not None

@@ -27,16 +27,16 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from lobby import push
 from lobby.models import Task
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def run_message(task_id: int) -> dict[str, Any]:
     return {"type": RUN_MESSAGE, "id": int(task_id)}
 
 
-def _claimable(now: Any) -> QuerySet[Task]:
+def _claimable(now: datetime) -> QuerySet[Task]:
     return Task.objects.filter(status=Task.PENDING, due_at__lte=now).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     )
@@ -254,7 +254,7 @@ async def asend(ids: Iterable[int]) -> int:
     ids = [int(i) for i in ids]
     if not ids:
         return 0
-    layer = get_channel_layer()
+    layer = push.channel_layer()
     sent: list[int] = []
     for task_id in ids:
         try:
@@ -269,7 +269,7 @@ async def asend(ids: Iterable[int]) -> int:
 
 async def asend_swept(ids: list[int]) -> int:
     """Send tasks the sweeper picked (already marked sent); unmark the refused ones."""
-    layer = get_channel_layer()
+    layer = push.channel_layer()
     refused: list[int] = []
     for task_id in ids:
         try:

@@ -29,11 +29,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from lobby.models import LobbyState
@@ -46,6 +47,27 @@ R = TypeVar("R")
 
 Deferred = Callable[[], Awaitable[None]]
 _collected: ContextVar[list[Deferred] | None] = ContextVar("lobby_push_collected", default=None)
+
+
+class ChannelLayer(Protocol):
+    """The channel-layer calls this project makes (gameserver.layers, gameserver.redis_layer)."""
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None: ...
+    async def receive(self, channel: str) -> dict[str, Any]: ...
+    async def new_channel(self, prefix: str = ...) -> str: ...
+    async def group_add(self, group: str, channel: str) -> None: ...
+    async def group_discard(self, group: str, channel: str) -> None: ...
+    async def group_send(self, group: str, message: dict[str, Any]) -> None: ...
+
+
+def channel_layer() -> ChannelLayer:
+    """The default channel layer (the settings always configure one)."""
+    layer = get_channel_layer()
+    if layer is None:
+        raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer")
+    # Channels' BaseChannelLayer.new_channel takes no prefix; every layer we
+    # configure (and channels' own) does.
+    return cast(ChannelLayer, layer)
 
 
 def user_group(user_id: int) -> str:

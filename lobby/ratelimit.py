@@ -19,8 +19,8 @@ import functools
 import inspect
 import math
 import time
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar, cast
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
@@ -32,7 +32,8 @@ from lobby.http import error_response
 WINDOW_SECONDS = 60
 
 
-View = Callable[..., HttpResponse]
+View = TypeVar("View", bound=Callable[..., HttpResponse | Awaitable[HttpResponse]])
+"""A sync or an async view; `rate_limit` returns a view of the same type."""
 
 
 def hit(
@@ -131,7 +132,7 @@ def rate_limit(
                 response: HttpResponse = await view(request, *args, **kwargs)
                 return response
 
-            return ainner
+            return cast(View, ainner)
 
         @functools.wraps(view)
         def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -139,8 +140,9 @@ def rate_limit(
                 wait = hit(scope, _key(request, by), limit())
                 if wait is not None:
                     return _refusal(scope, wait)
-            return view(request, *args, **kwargs)
+            # Not a coroutine function (checked above): a sync view's response.
+            return cast(HttpResponse, view(request, *args, **kwargs))
 
-        return inner
+        return cast(View, inner)
 
     return wrap

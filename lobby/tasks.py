@@ -150,7 +150,7 @@ async def run_task(task_id: int) -> str:
     return result
 
 
-class TaskConsumer(AsyncConsumer):  # type: ignore[misc]
+class TaskConsumer(AsyncConsumer):
     """Runs each `task.run` message's task (one at a time per consumer instance)."""
 
     async def task_run(self, message: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core import signing
+from django.utils.crypto import constant_time_compare
 
 from engine.errors import CodedError
 
@@ -55,6 +56,6 @@ def user_for(token: str) -> User:
 
     user_id, key = _claims(token)
     user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None or not signing.constant_time_compare(user.token_key, key):
+    if user is None or not constant_time_compare(user.token_key, key):
         raise TokenError("bad_token", "token was revoked")
     return user

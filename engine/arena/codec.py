@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 POS_SCALE: Final = 8
 """Positions and velocities travel as ints in 1/8 world unit."""

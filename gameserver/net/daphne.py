@@ -71,7 +71,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Send = Callable[[Any], Awaitable[None]]
+"""An ASGI `send` callable (a consumer's `base_send`): it takes one message dict.
+
+The message is `Any`: channels' stubs type `base_send` with asgiref's
+per-event TypedDicts, and the code here builds plain dicts.
+"""
 Handler = Callable[[bytes | None, str | None], None]
 """`handler(bytes, None)` for a binary message, `handler(None, text)` for a text one."""
 

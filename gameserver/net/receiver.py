@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
 
+class Receiving(Protocol):
+    """The one channel-layer call the loop makes."""
+
+    async def receive(self, channel: str) -> dict[str, Any]: ...
+
+
 async def receive_forever(
-    layer: Any, channel: str, handle: Callable[[dict[str, Any]], Awaitable[None]]
+    layer: Receiving, channel: str, handle: Callable[[dict[str, Any]], Awaitable[None]]
 ) -> None:
     """Hand every message on `channel` to `handle`, until cancelled.
 

@@ -4,13 +4,15 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 
 
-def backfill_stats(apps, schema_editor):
+def backfill_stats(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     """Totals of matches stored before this migration (ratings start fresh)."""
     MatchPlayer = apps.get_model("lobby", "MatchPlayer")
     PlayerStats = apps.get_model("lobby", "PlayerStats")
-    totals = {}
+    totals: dict[int, dict[str, int]] = {}
     for line in MatchPlayer.objects.filter(user__isnull=False).iterator():
         row = totals.setdefault(line.user_id, {"matches": 0, "wins": 0, "kills": 0,
                                                "deaths": 0, "score": 0})

@@ -138,7 +138,7 @@ def test_js_prediction_tracks_the_engine_under_latency(latency: int) -> None:
     m.add_player(1, "solo")
     rng = random.Random(9)
     start = m.player_state(1)
-    inputs = [
+    inputs: list[dict[str, Any]] = [
         {"seq": i, "mx": rng.choice([-1.0, 0.0, 1.0]), "my": rng.choice([-1.0, 0.0, 1.0])}
         for i in range(400)
     ]

@@ -75,10 +75,11 @@ async def test_racing_processes_end_with_one_owner(
     players = await asyncio.gather(*(join(s, room, f"p{i}") for i, s in enumerate(servers)))
     # Had two engines started, some players would never see the others.
     for player in players:
-        await player.until(
-            lambda p=player: p.state is not None
-            and all(q.user_id in p.state["players"] for q in players)
-        )
+
+        def sees_everyone(p: Player = player) -> bool:
+            return p.state is not None and all(q.user_id in p.state["players"] for q in players)
+
+        await player.until(sees_everyone)
     for player in players:
         await player.ws.close()
 

@@ -99,7 +99,7 @@ async def test_malformed_messages_over_redis_are_dropped_and_the_room_keeps_tick
     player = await join(server, room, "amy")
     await player.until(lambda: player.state is not None)
     owner = redis.Redis.from_url(redis_server.url).get(lease_key(room))
-    assert owner is not None, "the process took the room's lease"
+    assert isinstance(owner, bytes), "the process took the room's lease"
     channel = owner.decode()
     good = {"type": "room.input", "room": room, "user_id": player.user_id, "seq": 10**6,
             "mx": 1.0, "my": 0.0, "aim": 0.0, "fire": False, "tick": None}
@@ -234,7 +234,11 @@ async def test_after_the_whole_cluster_is_killed_no_phantom_room_is_listed(
         await join(first[1], rooms[2], "p3"),
     ]
     for player in players:
-        await player.until(lambda p=player: p.state is not None)
+
+        def has_state(p: Player = player) -> bool:
+            return p.state is not None
+
+        await player.until(has_state)
     before = listed(first[0])
     assert [before.get(name) for name in rooms] == [1, 1, 2], before
     for server in first:

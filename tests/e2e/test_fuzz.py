@@ -35,6 +35,12 @@ FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
 
 
+def binary(data: str | bytes) -> bytes:
+    """A message that must be a binary (msgpack) frame."""
+    assert isinstance(data, bytes), f"text frame on the game socket: {data!r}"
+    return data
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     path = tmp_path_factory.mktemp("fuzz") / "arena.sqlite3"
@@ -60,7 +66,7 @@ class Watcher(threading.Thread):
     def __init__(self, ws: ClientConnection) -> None:
         super().__init__(daemon=True)
         self.ws = ws
-        assert protocol.decode(self.ws.recv(5))["t"] == "welcome"
+        assert protocol.decode(binary(self.ws.recv(5)))["t"] == "welcome"
         self.snaps: list[float] = []
         self.stop = threading.Event()
 
@@ -196,7 +202,7 @@ def test_malformed_game_frames_get_errors_and_the_room_keeps_full_rate(
 
 def fuzz_room(server: LiveServer, watcher: Watcher, fuzzer: ClientConnection) -> None:
     watcher.start()
-    assert protocol.decode(fuzzer.recv(5))["t"] == "welcome"
+    assert protocol.decode(binary(fuzzer.recv(5)))["t"] == "welcome"
     time.sleep(1.0)  # the watcher has its full snapshot and runs at the steady rate
     codes: dict[str, int] = {}
     started = time.monotonic()
@@ -220,7 +226,7 @@ def fuzz_room(server: LiveServer, watcher: Watcher, fuzzer: ClientConnection) ->
     # Still served after all that.
     fuzzer.send(protocol.encode({"t": "ping", "id": 7}))
     deadline = time.monotonic() + 5
-    while protocol.decode(fuzzer.recv(5))["t"] != "pong":
+    while protocol.decode(binary(fuzzer.recv(5)))["t"] != "pong":
         assert time.monotonic() < deadline
     fuzzer.close()
     watcher.close()
@@ -235,7 +241,7 @@ def test_oversized_game_frames_close_1009(server: LiveServer) -> None:
     for size in (5000, 70_000, 1_000_000):
         url = f"{server.ws_url}/ws/game/fuzz-big/?token={token(server, 'big')}"
         with connect(url, max_size=None) as ws:
-            assert protocol.decode(ws.recv(5))["t"] == "welcome"
+            assert protocol.decode(binary(ws.recv(5)))["t"] == "welcome"
             ws.send(b"\x00" * size)
             with pytest.raises(ConnectionClosed) as caught:
                 while True:

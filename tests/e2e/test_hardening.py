@@ -15,7 +15,7 @@ import urllib.request
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from engine import codec, protocol
@@ -28,6 +28,13 @@ def new_guest(server: LiveServer, name: str) -> tuple[int, str]:
     status, body = http_json("POST", f"{server.url}/api/session/guest", {"name": name})
     assert status == 201, body
     return body["user"]["id"], body["token"]
+
+
+async def next_frame(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
+    """The next message, which must be a binary (msgpack) frame."""
+    data = await asyncio.wait_for(ws.recv(), timeout)
+    assert isinstance(data, bytes), f"text frame on the game socket: {data!r}"
+    return protocol.decode(data)
 
 
 async def frames_until(ws: Any, check: Any, timeout: float = 10) -> dict[str, Any]:
@@ -106,13 +113,13 @@ async def test_private_room_needs_the_invite(daphne_server: LiveServer) -> None:
     base = f"{daphne_server.ws_url}/ws/game/{room}/?token={other}"
     for query in ("", "&invite=wrong-invite"):
         async with connect(base + query) as ws:
-            error = protocol.decode(await asyncio.wait_for(ws.recv(), 5))
+            error = await next_frame(ws)
             assert error["t"] == "error"
             with pytest.raises(ConnectionClosed) as caught:
                 await asyncio.wait_for(ws.recv(), 5)
             assert caught.value.rcvd is not None and caught.value.rcvd.code == 4003
     async with connect(f"{base}&invite={invite}") as ws:
-        assert protocol.decode(await asyncio.wait_for(ws.recv(), 5))["t"] == "welcome"
+        assert (await next_frame(ws))["t"] == "welcome"
 
 
 # CSRF on cookie-authenticated POSTs ------------------------------------------------
@@ -205,7 +212,7 @@ async def test_tokens_never_appear_in_the_server_log(start_server: Any) -> None:
     http_json("GET", f"{server.url}/api/session", token=token)
     http_json("GET", f"{server.url}/api/session", token=token + "tampered")
     async with connect(f"{server.ws_url}/ws/game/log-room/?token={token}") as ws:
-        assert protocol.decode(await asyncio.wait_for(ws.recv(), 5))["t"] == "welcome"
+        assert (await next_frame(ws))["t"] == "welcome"
     async with connect(f"{server.ws_url}/ws/lobby/?token={token}") as ws:
         await asyncio.wait_for(ws.recv(), 5)
     await asyncio.sleep(0.5)  # let the access log lines of the closes be written

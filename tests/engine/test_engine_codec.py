@@ -69,8 +69,8 @@ def test_full_round_trip(a: dict[str, Any]) -> None:
 
 
 def test_aim_delta_takes_short_way_round() -> None:
-    a = {"t": "snap", "tick": 1, "acks": {}, "full": True, "players": {1: [0, 0, 250, 100, 1,
-         0, 0, 0, "x"]}, "projectiles": {}, "pickups": {}}  # fmt: skip
+    a: dict[str, Any] = {"t": "snap", "tick": 1, "acks": {}, "full": True, "players": {
+        1: [0, 0, 250, 100, 1, 0, 0, 0, "x"]}, "projectiles": {}, "pickups": {}}  # fmt: skip
     b = copy.deepcopy(a)
     b["players"][1][2] = 3
     b["tick"] = 2

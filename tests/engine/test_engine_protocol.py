@@ -17,7 +17,7 @@ GOOD: dict[str, Any] = {"t": "input", "seq": 1, "mx": 0.5, "my": -1, "aim": 1.0,
 
 
 def pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+    return msgpack.packb(obj, use_bin_type=True)
 
 
 def code_of(raw: bytes) -> tuple[str, str]:
@@ -157,7 +157,8 @@ def test_server_builders() -> None:
         "ts": "2025-01-01T00:00:00Z",
     }
     assert protocol.decode(protocol.chat_deleted(41)) == {"t": "chat.deleted", "id": 41}
-    assert protocol.decode(protocol.encode({"t": "x", 1: 2})) == {"t": "x", 1: 2}
+    int_keys: dict[Any, Any] = {"t": "x", 1: 2}  # msgpack maps may have int keys
+    assert protocol.decode(protocol.encode(int_keys)) == int_keys
     with pytest.raises(FrameError):
         protocol.decode(b"\xc1")
     with pytest.raises(FrameError):

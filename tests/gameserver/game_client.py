@@ -92,9 +92,14 @@ class GameClient:
                          aim: float = 0.0) -> None:
         await self.send({"t": "input", "seq": seq, "mx": mx, "my": my, "aim": aim, "fire": fire})
 
+    @property
+    def world(self) -> dict[str, Any]:
+        """`state`, once a full snapshot has arrived."""
+        assert self.state is not None, "no full snapshot yet"
+        return self.state
+
     def player(self, player_id: int) -> Any:
-        assert self.state is not None
-        return self.state["players"].get(player_id)
+        return self.world["players"].get(player_id)
 
     async def disconnect(self) -> None:
         await self.ws.disconnect()

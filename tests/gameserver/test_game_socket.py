@@ -61,7 +61,7 @@ async def test_inputs_move_the_player_and_are_acked() -> None:
     for seq in range(1, 11):
         await client.send_input(seq, mx=1.0)
         await client.until(lambda f: f["t"] == "snap")
-    await client.until(lambda f: f["t"] == "snap" and client.state["acks"][user_id] >= 10)
+    await client.until(lambda f: f["t"] == "snap" and client.world["acks"][user_id] >= 10)
     assert client.player(user_id)[0] > start_x, "moving right must increase x"
     await client.disconnect()
 
@@ -184,7 +184,7 @@ async def test_reconnect_within_grace_resumes_the_same_player() -> None:
         seq += 1
         await first.send_input(seq)
         await first.until(
-            lambda f, sent=seq: f["t"] == "snap" and first.state["acks"][user_id] >= sent
+            lambda f, sent=seq: f["t"] == "snap" and first.world["acks"][user_id] >= sent
         )
     moved_to = first.player(user_id)[:2]
     assert moved_to[1] > 0
@@ -197,7 +197,7 @@ async def test_reconnect_within_grace_resumes_the_same_player() -> None:
     assert snap["players"][user_id][:2] == moved_to, "position survives the reconnect"
     # The new connection starts its own input sequence.
     await again.send_input(1, mx=1.0)
-    await again.until(lambda f: f["t"] == "snap" and again.state["acks"][user_id] == 1)
+    await again.until(lambda f: f["t"] == "snap" and again.world["acks"][user_id] == 1)
     await again.disconnect()
 
 
@@ -205,10 +205,10 @@ async def test_after_the_grace_period_the_player_leaves_the_match(arena: Any) ->
     arena(reconnect_grace_seconds=0.2)
     stayer, _ = await joined("r13", "stay")
     leaver, leaver_id = await joined("r13", "leave")
-    await stayer.until(lambda f: f["t"] == "snap" and leaver_id in stayer.state["players"])
+    await stayer.until(lambda f: f["t"] == "snap" and leaver_id in stayer.world["players"])
     await leaver.disconnect()
     await stayer.until(
-        lambda f: f["t"] == "snap" and leaver_id not in stayer.state["players"], timeout=5
+        lambda f: f["t"] == "snap" and leaver_id not in stayer.world["players"], timeout=5
     )
     await stayer.disconnect()
 
@@ -264,10 +264,10 @@ async def test_staff_kick_closes_4011_and_removes_the_player() -> None:
 
     stayer, _ = await joined("r16", "stay")
     kicked, kicked_id = await joined("r16", "kick")
-    await stayer.until(lambda f: f["t"] == "snap" and kicked_id in stayer.state["players"])
+    await stayer.until(lambda f: f["t"] == "snap" and kicked_id in stayer.world["players"])
     await get_manager().kick("r16", kicked_id)
     assert await kicked.closed() == 4011
-    await stayer.until(lambda f: f["t"] == "snap" and kicked_id not in stayer.state["players"])
+    await stayer.until(lambda f: f["t"] == "snap" and kicked_id not in stayer.world["players"])
     await stayer.disconnect()
 
 
@@ -319,7 +319,7 @@ async def test_match_events_are_announced_before_the_snapshot() -> None:
     phases = [e for e in frame["events"] if e["kind"] == "phase"]
     assert phases and phases[0]["phase"] == "countdown" and phases[0]["tick"] == frame["tick"]
     snap = await a.until(lambda f: f["t"] == "snap")
-    assert snap["tick"] == frame["tick"] and a.state["phase"] == "countdown"
+    assert snap["tick"] == frame["tick"] and a.world["phase"] == "countdown"
     await a.disconnect()
     await b.disconnect()
 
@@ -332,7 +332,7 @@ async def test_match_results_are_persisted_and_players_notified() -> None:
     b, b_id = await joined("r20", "bob")
     manager = get_manager()
     manager.force_phase("r20", "start")
-    await a.until(lambda f: f["t"] == "snap" and a.state["phase"] == "playing")
+    await a.until(lambda f: f["t"] == "snap" and a.world["phase"] == "playing")
     manager.force_phase("r20", "end")
     ended = await a.until(
         lambda f: f["t"] == "events" and any(e["kind"] == "match_end" for e in f["events"])

@@ -12,12 +12,12 @@ import math
 from typing import Any
 
 import pytest
-from channels.layers import get_channel_layer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from gameserver import interprocess
+from lobby import push
 from tests.gameserver.game_client import GameClient, new_guest
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,7 +73,7 @@ async def test_malformed_messages_are_counted_dropped_and_the_room_keeps_ticking
     expected = {reason: dropped(reason) for reason in interprocess.DROP_REASONS}
     for reason, _ in cases:
         expected[reason] += 1
-    layer = get_channel_layer()
+    layer = push.channel_layer()
     for _, message in cases:
         await layer.send(manager.channel, message)
     # Every message was read and dropped while the room went on ticking.
@@ -104,7 +104,7 @@ async def test_the_drop_warning_is_rate_limited(caplog: pytest.LogCaptureFixture
     manager = get_manager()
     assert manager.channel is not None
     before = dropped("unknown_type")
-    layer = get_channel_layer()
+    layer = push.channel_layer()
     for _ in range(50):
         await layer.send(manager.channel, {"type": "room.nope", "room": "trust-2"})
     for _ in range(200):
@@ -132,7 +132,7 @@ _VALUES = st.recursive(
 )
 _TYPES = sorted(
     model.model_fields["type"].default
-    for model in (*interprocess.ToOwner.__args__, *interprocess.ToGroup.__args__)  # type: ignore[attr-defined]
+    for model in (*interprocess.ToOwner.__args__, *interprocess.ToGroup.__args__)
 )
 _FIELDS = ["room", "user_id", "name", "origin", "seq", "mx", "my", "aim", "fire", "tick",
            "delta", "full", "events", "token", "data", "code", "notice", "owner"]

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from channels.exceptions import ChannelFull
 
-from gameserver import layers
 from gameserver.layers import LocalChannelLayer
 
 
@@ -60,7 +59,7 @@ async def test_channels_nobody_reads_are_swept_with_their_groups(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(layers.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("gameserver.layers.time.monotonic", lambda: now[0])
     layer = LocalChannelLayer(expiry=60)
     dead, alive = await layer.new_channel(), await layer.new_channel()
     await layer.group_add("g", dead)

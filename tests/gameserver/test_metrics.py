@@ -180,7 +180,7 @@ def test_context_filter_guarantees_room_user_tick_keys() -> None:
     logs.ContextFilter().filter(record)
     assert (record.room, record.user, record.tick) == (None, None, None)  # type: ignore[attr-defined]
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "hi", None, None)
-    record.room = "r1"  # type: ignore[attr-defined]
+    record.room = "r1"
     logs.ContextFilter().filter(record)
     line = logs.TextFormatter("%(message)s").format(record)
     assert line == "hi room=r1"

@@ -76,7 +76,7 @@ async def test_kick_closes_the_players_socket_4011() -> None:
     answer = await client.post("/staff/rooms/kick", {"room": "mon-2", "user_id": kicked_id})
     assert answer.status_code == 302
     assert await kicked.closed() == 4011
-    await stayer.until(lambda f: f["t"] == "snap" and kicked_id not in stayer.state["players"])
+    await stayer.until(lambda f: f["t"] == "snap" and kicked_id not in stayer.world["players"])
     await stayer.disconnect()
 
 

@@ -82,10 +82,11 @@ async def test_a_consumer_that_stops_reading_costs_bounded_memory(
     for i in range(200):
         await sender.group_send("dead", {"type": "m", "i": i})
     # The newest 50 are kept, the 150 oldest dropped and counted.
-    last = None
+    last: dict[str, Any] | None = None
     for _ in range(50):
-        last = await asyncio.wait_for(receiver.receive(channel), 5)
-        if last["i"] == 199:
+        message: dict[str, Any] = await asyncio.wait_for(receiver.receive(channel), 5)
+        last = message
+        if message["i"] == 199:
             break
     assert last is not None and last["i"] == 199
     assert redis_layer.DROPPED._value.get() - before == 150

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from load_tests.bench import cpu_us_per_snapshot, render_tables, update_docs
 
@@ -21,7 +22,7 @@ def _report(delivery: float, p99: float, cpu: float, received: int) -> dict[str,
 
 
 def test_ratios_against_reference_and_failed_runs() -> None:
-    results = {
+    results: dict[str, Any] = {
         "machine": {"date": "d", "cpu_model": "cpu", "cores": 2, "python": "3.11",
                     "git_commit": None},
         "workload": {"rooms": 1, "players_per_room": 10, "duration": 5.0},

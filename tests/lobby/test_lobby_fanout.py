@@ -23,7 +23,7 @@ async def test_a_chat_burst_reaches_every_socket_in_the_same_order() -> None:
             sent += 1
     orders = []
     for client in clients:
-        ids = []
+        ids: list[int] = []
         while len(ids) < sent:
             frame = await client.until(lambda f: f["type"] == "chat.message")
             ids.append(frame["id"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import pytest
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from lobby import push
@@ -16,14 +16,14 @@ TX = pytest.mark.django_db(transaction=True)
 
 
 async def listener(group: str) -> str:
-    layer = get_channel_layer()
+    layer = push.channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(group, channel)
     return channel
 
 
-async def received(channel: str, timeout: float = 2.0) -> dict:
-    return await asyncio.wait_for(get_channel_layer().receive(channel), timeout)
+async def received(channel: str, timeout: float = 2.0) -> dict[str, Any]:
+    return await asyncio.wait_for(push.channel_layer().receive(channel), timeout)
 
 
 @TX

@@ -13,7 +13,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings, strategies
 
 from lobby import matchmaking, rooms
-from lobby.models import MatchmakingTicket, PlayerStats, User
+from lobby.models import MatchmakingTicket, PlayerStats, Room, User
 from tests.lobby.helpers import bearer, make_user, post_json
 
 pytestmark = pytest.mark.django_db
@@ -129,7 +129,7 @@ def test_the_choice_is_in_band_when_any_room_is(
 ) -> None:
     PlayerStats.objects.all().delete()
     User.objects.all().delete()
-    rooms.Room.objects.all().delete()
+    Room.objects.all().delete()
     for i, rating in enumerate(room_ratings):
         seat_in(f"r{i}", rating)
     me, token = rated("me", mine)

@@ -22,7 +22,7 @@ from django.conf import settings
 from lobby.outbox import TASK_CHANNEL
 
 
-class TaskWorker(Worker):  # type: ignore[misc]
+class TaskWorker(Worker):
     """Channels' Worker; on the task channel it also runs the sweeper."""
 
     async def handle(self) -> None:
@@ -39,7 +39,7 @@ class TaskWorker(Worker):  # type: ignore[misc]
                 await asyncio.gather(sweeper, return_exceptions=True)
 
 
-class Command(ChannelsRunworker):  # type: ignore[misc]
+class Command(ChannelsRunworker):
     help = "Run a Channels worker; on arena-tasks also the outbox sweeper (docs/tasks.md)."
     worker_class = TaskWorker
 

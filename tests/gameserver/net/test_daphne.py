@@ -96,7 +96,10 @@ class Wire:
         )
         self.protocol: Any = factory.buildProtocol(addr)
         self.protocol._raw_query_string = b""  # what daphne's HTTP protocol hands over
-        self.transport = tcp.Server(server_sock, self.protocol, addr, None, 1, reactor)
+        # A real socket on the memory reactor, with no listening port behind it.
+        self.transport = tcp.Server(
+            server_sock, self.protocol, addr, None, 1, reactor  # type: ignore[arg-type]
+        )
         self.protocol.makeConnection(self.transport)
         self.client.sendall(
             b"GET /ws/game/r/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -219,10 +222,12 @@ class Wire:
 @pytest.fixture
 def reactor() -> Iterator[MemoryReactorClock]:
     clock = MemoryReactorClock()
-    previous = txaio.config.loop
-    txaio.config.loop = clock  # autobahn's timers (close handshake, auto-ping) run on it
+    # txaio sets `config` up at import time; its stubs do not declare it.
+    config = txaio.config  # type: ignore[attr-defined]
+    previous = config.loop
+    config.loop = clock  # autobahn's timers (close handshake, auto-ping) run on it
     yield clock
-    txaio.config.loop = previous
+    config.loop = previous
 
 
 @pytest.fixture
@@ -577,5 +582,6 @@ def test_frames_parse_as_one_whole_message(size: int, text: bool) -> None:
     events = client.events_received()
     assert len(events) == 1
     frame = events[0]
+    assert isinstance(frame, Frame)
     assert frame.fin and frame.opcode == (Opcode.TEXT if text else Opcode.BINARY)
     assert frame.data == payload
