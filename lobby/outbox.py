@@ -247,24 +247,30 @@ def depth() -> dict[str, int]:
 async def asend(ids: Iterable[int]) -> int:
     """Announce tasks on `TASK_CHANNEL`; returns how many messages the layer took.
 
-    Never raises for a refused message: that task keeps `sent_at` unset and
+    Never raises for a refused message: that task's `sent_at` is cleared and
     the next sweep sends it. Who receives it: `runworker` processes on Redis,
     else the server process's embedded worker (gameserver/workers.py).
+
+    The tasks are marked sent *before* the messages go out, so nothing is
+    written after a worker may have started on them (on SQLite a running
+    task holds the database's one write lock until it commits); a process
+    that dies in between only delays the tasks to the sweeper's next resend.
     """
     ids = [int(i) for i in ids]
     if not ids:
         return 0
+    await database_sync_to_async(mark_sent)(ids)
     layer = push.channel_layer()
-    sent: list[int] = []
+    refused: list[int] = []
     for task_id in ids:
         try:
             await layer.send(TASK_CHANNEL, run_message(task_id))
-            sent.append(task_id)
         except Exception as exc:  # ChannelFull, Redis down: the sweeper resends
             logger.debug("task %s not sent (%s); the sweeper will", task_id, exc)
-    if sent:
-        await database_sync_to_async(mark_sent)(sent)
-    return len(sent)
+            refused.append(task_id)
+    if refused:
+        await database_sync_to_async(unsent)(refused)
+    return len(ids) - len(refused)
 
 
 async def asend_swept(ids: list[int]) -> int:
