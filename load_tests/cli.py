@@ -121,8 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--docs", type=Path, default=Path("docs/benchmarks.md"),
                    help="markdown file whose generated tables are regenerated")
     b.add_argument("--only", action="append", default=[],
-                   help="run only these runs (reference, project, textbook, redis, engine, "
-                        "lobby); repeatable")
+                   help="run only these runs (reference, project, textbook, redis, "
+                        "redis-sticky, engine, lobby, paddle); repeatable. paddle runs the "
+                        "paddle workload against reference and project, or against those of "
+                        "them also named")
     b.add_argument("--quiet", action="store_true")
     return p
 
