@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GAME_RUNS = ("reference", "project", "textbook", "redis", "redis-sticky")
 PADDLE_RUNS = ("reference", "project")
 """The servers the paddle workload runs against."""
-ALL_RUNS = (*GAME_RUNS, "engine", "lobby", "paddle")
+ALL_RUNS = (*GAME_RUNS, "engine", "lobby", "paddle", *(f"paddle-{n}" for n in PADDLE_RUNS))
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 
 
@@ -483,11 +483,10 @@ def update_docs(doc: Path, blocks: dict[str, str]) -> None:
     doc.write_text(text)
 
 
-def paddle_runs(wl: Workload, only: list[str], tmp: Path,
+def paddle_runs(wl: Workload, names: list[str], tmp: Path,
                 say: Callable[[str], None]) -> dict[str, Any]:
-    """The second game's workload against :data:`PADDLE_RUNS` (those named in
-    ``only`` if any are, else all of them); ``{"workload", "runs"}``."""
-    names = [n for n in PADDLE_RUNS if n in only] or list(PADDLE_RUNS)
+    """The second game's workload against the servers ``names`` (of
+    :data:`PADDLE_RUNS`); ``{"workload", "runs"}``."""
     out: dict[str, Any] = {"workload": workload_dict(wl), "runs": {}}
     for name in names:
         say(f"bench: {name} {wl.game} ({wl.ccu} bots, {wl.duration:.0f} s)…")
@@ -557,9 +556,11 @@ def main_bench(a: argparse.Namespace) -> int:
                     rep = rec.get("report") or {}
                     say(f"bench: {name}: delivery {rep.get('delivery_ratio')}")
             results["sized"] = sized
-        if "paddle" in selected:
+        paddle_servers = [n for n in PADDLE_RUNS
+                          if not a.only or "paddle" in a.only or f"paddle-{n}" in a.only]
+        if paddle_servers:
             results["paddle"] = paddle_runs(PADDLE_QUICK if a.quick else PADDLE,
-                                            a.only, tmp, say)
+                                            paddle_servers, tmp, say)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=2) + "\n")
     blocks = render_tables(results)

@@ -122,9 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="markdown file whose generated tables are regenerated")
     b.add_argument("--only", action="append", default=[],
                    help="run only these runs (reference, project, textbook, redis, "
-                        "redis-sticky, engine, lobby, paddle); repeatable. paddle runs the "
-                        "paddle workload against reference and project, or against those of "
-                        "them also named")
+                        "redis-sticky, engine, lobby, paddle, paddle-reference, "
+                        "paddle-project); repeatable. paddle = the paddle workload against "
+                        "reference and project")
     b.add_argument("--quiet", action="store_true")
     return p
 
