@@ -135,8 +135,8 @@ class PaddlePlayer:
             return  # distracted: keeps the old target
         court = _court(state)
         size, length, _ = court
-        hit = intercept(ball, me[1], court) if ball is not None else None
-        if hit is None:
+        hit = None if ball is None else intercept(ball, me[1], court)
+        if ball is None or hit is None:
             self.incoming = False
             # Nothing coming: drift back toward the middle, now and then.
             if self.target is None or rng.random() < 0.5:
