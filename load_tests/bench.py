@@ -14,6 +14,8 @@ Runs (each recorded even when it fails; a failure never stops the bench):
   and project, after everything else so the arena's runs are measured as
   before. Its bots ask for paddle rooms (``--game paddle``); a server that
   cannot host them (no bot welcomed into a paddle room) is a failed row.
+  ``--only paddle`` runs both, ``--only paddle-reference`` or
+  ``--only paddle-project`` one; ``--only reference`` is the arena's run only.
 
 Bots run in a separate process (``python -m load_tests run``) and report; the
 server's CPU seconds over the measurement window come from ``/proc/<pid>``
