@@ -473,6 +473,16 @@ class Swarm:
             self.errors[f"close_{code}"] += 1
             return "give_up" if code in NO_RETRY_CLOSES else "failed"
         msg = self._decode(first_frame.result())
+        if msg is not None and msg.get("t") == "error":
+            # Refused before the welcome (room_full, wrong_game, ...): the close
+            # that follows says whether to try again.
+            self.errors[f"error_{msg.get('code', '?')}"] += 1
+            await asyncio.wait((ws.closed,), timeout=2.0)
+            if ws.close_code in NO_RETRY_CLOSES:
+                self.m.connect_failures += 1
+                return "give_up"
+            await ws.close()
+            return "failed"
         if msg is None or msg.get("t") != "welcome":
             self.errors["no_welcome"] += 1
             await ws.close()

@@ -73,9 +73,14 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         if not 0.0 <= getattr(a, name) <= 1.0:
             raise UsageError(f"--{name.replace('_', '-')} is a fraction in [0, 1]")
     try:
-        resolve_game(a.game)
+        definition, _ = resolve_game(a.game)
     except ValueError as exc:
         raise UsageError(f"--game: {exc}") from None
+    seats = definition.default_config().max_players
+    if a.players_per_room > seats and not a.matchmake:
+        print(f"python -m load_tests run: warning: {a.game} seats {seats} players per room by "
+              f"default; the other {a.players_per_room - seats} of each room will be refused "
+              "(error_room_full) unless the server seats more", file=sys.stderr)
     sc = SwarmConfig(
         urls=list(a.url), rooms=a.rooms, players_per_room=a.players_per_room,
         duration=a.duration, matchmake=a.matchmake, spectators=a.spectators,

@@ -121,6 +121,16 @@ async def test_bots_give_up_on_a_room_of_another_game(reference_server: StartRef
     assert swarm.m.connect_failures == 2
 
 
+async def test_a_refused_seat_is_counted_and_final(reference_server: StartRef) -> None:
+    url = await reference_server()
+    cfg = SwarmConfig(urls=[url], game="paddle", rooms=1, players_per_room=5, duration=1.0,
+                      ramp_timeout=10.0)  # the paddle game seats 4
+    swarm = await _swarm(cfg)
+    assert swarm.m.errors == {"error_room_full": 1}
+    assert swarm.m.bots_welcomed == 4
+    assert swarm.m.connect_failures == 1
+
+
 async def _cli(*args: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", *args, stdout=asyncio.subprocess.PIPE,
