@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from load_tests.bot import Swarm, SwarmConfig
 from load_tests.policies.paddle import PaddlePlayer
+from load_tests.reference_server import Options, hosted_games
 from tests.load_tests.conftest import StartRef
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,3 +191,18 @@ def test_reference_server_and_bot_core_use_only_the_game_api() -> None:
         beyond = {n for n in imported - {"engine"}
                   if not any(n == a or n.startswith(a + ".") for a in api)}
         assert beyond == set(), rel
+
+
+def test_reference_configs_per_game() -> None:
+    def rates(**kw: Any) -> dict[str, tuple[int, int, int]]:
+        offered, _ = hosted_games(Options(**kw))
+        return {gid: (h.config.tick_rate, h.config.snapshot_rate, h.config.max_players)
+                for gid, h in offered.items()}
+
+    assert rates() == {"arena": (20, 20, 20), "paddle": (60, 30, 4)}
+    # --tick-rate keeps each game's ticks per snapshot.
+    assert rates(tick_rate=40) == {"arena": (40, 40, 20), "paddle": (40, 20, 4)}
+    offered, refused = hosted_games(Options(max_players=10))
+    assert set(offered) == {"arena"} and "max_players" in refused["paddle"]
+    offered, refused = hosted_games(Options(snapshot_rate=7))
+    assert offered == {} and "must divide" in refused["arena"]
