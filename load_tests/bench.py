@@ -9,7 +9,13 @@ Runs (each recorded even when it fails; a failure never stops the bench):
 * ``redis``: two daphne processes on ``REDIS_URL`` (given, or a private
   ``redis-server`` on a free loopback port), bots alternating between them;
 * ``engine``: ``python -m load_tests.engine_bench --json <file>``;
-* ``lobby``: the lobby chat burst of :mod:`load_tests.lobby_burst`.
+* ``lobby``: the lobby chat burst of :mod:`load_tests.lobby_burst`;
+* ``paddle``: a short workload of the second game (:data:`PADDLE`), reference
+  and project, after everything else so the arena's runs are measured as
+  before. Its bots ask for paddle rooms (``--game paddle``); a server that
+  cannot host them (no bot welcomed into a paddle room) is a failed row.
+  ``--only paddle`` runs both, ``--only paddle-reference`` or
+  ``--only paddle-project`` one; ``--only reference`` is the arena's run only.
 
 Bots run in a separate process (``python -m load_tests run``) and report; the
 server's CPU seconds over the measurement window come from ``/proc/<pid>``
@@ -35,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +50,9 @@ from load_tests.http import request
 
 ROOT = Path(__file__).resolve().parent.parent
 GAME_RUNS = ("reference", "project", "textbook", "redis", "redis-sticky")
-ALL_RUNS = (*GAME_RUNS, "engine", "lobby")
+PADDLE_RUNS = ("reference", "project")
+"""The servers the paddle workload runs against."""
+ALL_RUNS = (*GAME_RUNS, "engine", "lobby", "paddle", *(f"paddle-{n}" for n in PADDLE_RUNS))
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 
 
@@ -55,10 +63,16 @@ class Workload:
     duration: float
     lobby_clients: int
     lobby_messages: int
+    game: str = "arena"
 
     @property
     def ccu(self) -> int:
         return self.rooms * self.players_per_room
+
+    @property
+    def tag(self) -> str:
+        """Names this workload's rooms and files (the arena's as they always were)."""
+        return str(self.ccu) if self.game == "arena" else f"{self.game}-{self.ccu}"
 
 
 FULL = Workload(rooms=50, players_per_room=20, duration=30.0, lobby_clients=200,
@@ -69,6 +83,25 @@ SIZED = Workload(rooms=20, players_per_room=20, duration=12.0, lobby_clients=0,
                  lobby_messages=0)
 """A game load this 2-core machine can carry with the bots beside the server: at
 FULL scale even the reference server saturates its core, so ratios are read here."""
+PADDLE = Workload(rooms=20, players_per_room=4, duration=20.0, lobby_clients=0,
+                  lobby_messages=0, game="paddle")
+"""The second game: 80 players in 4-player rooms, 60 Hz ticks, 30 Hz snapshots and inputs."""
+PADDLE_QUICK = Workload(rooms=4, players_per_room=2, duration=5.0, lobby_clients=0,
+                        lobby_messages=0, game="paddle")
+
+
+def workload_dict(wl: Workload) -> dict[str, Any]:
+    """How a game workload is recorded in results.json (the arena's keys as before)."""
+    if wl.game == "arena":
+        return {"rooms": wl.rooms, "players_per_room": wl.players_per_room,
+                "duration": wl.duration, "tick_rate": 20}
+    from load_tests.bot import resolve_game
+
+    definition, policy = resolve_game(wl.game)
+    config = definition.default_config()
+    return {"game": wl.game, "rooms": wl.rooms, "players_per_room": wl.players_per_room,
+            "duration": wl.duration, "tick_rate": config.tick_rate,
+            "snapshot_rate": config.snapshot_rate, "input_rate": policy.input_rate}
 
 
 def free_port() -> int:
@@ -238,11 +271,13 @@ def run_bots(name: str, urls: list[str], pids: list[int], wl: Workload, tmp: Pat
     """``python -m load_tests run`` in a separate process; returns its JSON report."""
     # Each workload plays in rooms of its own: a server (and its database) may
     # serve several workloads in one bench.
-    out = tmp / f"{name}-{wl.ccu}.json"
+    out = tmp / f"{name}-{wl.tag}.json"
     args = [sys.executable, "-m", "load_tests", "run", "--rooms", str(wl.rooms),
             "--players-per-room", str(wl.players_per_room), "--duration", str(wl.duration),
-            "--room-prefix", f"{name}-{wl.ccu}", "--quiet", "--json", str(out),
+            "--room-prefix", f"{name}-{wl.tag}", "--quiet", "--json", str(out),
             "--chatty", "0.05"]
+    if wl.game != "arena":
+        args += ["--game", wl.game]
     for u in urls:
         args += ["--url", u]
     if sticky:
@@ -269,10 +304,16 @@ def game_run(name: str, wl: Workload, tmp: Path, redis_url: str | None) -> dict[
             return rec
         kind = "redis" if on_redis else name
         with servers(kind, tmp, redis_url if on_redis else None) as (urls, procs):
-            rec["report"] = run_bots(name, urls, [p.pid for p in procs], wl, tmp,
-                                     no_auth=name == "reference",
-                                     sticky=name == "redis-sticky")
-            rec["ok"] = True
+            rep = rec["report"] = run_bots(name, urls, [p.pid for p in procs], wl, tmp,
+                                           no_auth=name == "reference",
+                                           sticky=name == "redis-sticky")
+            if not rep.get("ccu"):
+                # Nothing was measured: say why instead of a row of zeros.
+                errs = ", ".join(f"{k}: {v}" for k, v in (rep.get("errors") or {}).items())
+                rec["error"] = (f"no bot was welcomed into a {wl.game} room "
+                                f"({errs or 'no errors counted'})")
+            else:
+                rec["ok"] = True
     except Exception as exc:  # a failed run is recorded, never fatal
         rec["error"] = f"{type(exc).__name__}: {exc}"[:2000]
     finally:
@@ -338,7 +379,18 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}×"
 
 
-def render_tables(results: dict[str, Any]) -> dict[str, str]:
+def _workload_text(wl: dict[str, Any]) -> str:
+    game = wl.get("game")
+    if game in (None, "arena"):
+        return (f"{wl.get('rooms')} rooms × {wl.get('players_per_room')} players at 20 Hz "
+                f"for {wl.get('duration')} s")
+    return (f"{game}, {wl.get('rooms')} rooms × {wl.get('players_per_room')} players, "
+            f"{wl.get('tick_rate')} Hz ticks, {wl.get('snapshot_rate')} Hz snapshots, inputs "
+            f"at {_f(wl.get('input_rate'), 0)} Hz, for {wl.get('duration')} s")
+
+
+def render_tables(results: dict[str, Any],
+                  run_names: tuple[str, ...] = GAME_RUNS) -> dict[str, str]:
     """Markdown for each marker block: ``game``, ``engine``, ``lobby``."""
     runs: dict[str, Any] = results.get("runs", {})
     wl = results.get("workload", {})
@@ -347,8 +399,7 @@ def render_tables(results: dict[str, Any]) -> dict[str, str]:
     lines = [
         f"Generated by `make bench` on {m.get('date')} — {m.get('cpu_model')}, "
         f"{m.get('cores')} cores, Python {m.get('python')}, commit "
-        f"`{(m.get('git_commit') or 'uncommitted')[:12]}`. Workload: {wl.get('rooms')} rooms × "
-        f"{wl.get('players_per_room')} players at 20 Hz for {wl.get('duration')} s"
+        f"`{(m.get('git_commit') or 'uncommitted')[:12]}`. Workload: {_workload_text(wl)}"
         f"{' (quick)' if results.get('quick') else ''}.",
         "",
         "Headline, relative to the reference server (1.00× = as good as raw `websockets`):",
@@ -357,7 +408,7 @@ def render_tables(results: dict[str, Any]) -> dict[str, str]:
         "vs ref |",
         "| --- | --- | --- | --- |",
     ]
-    for name in GAME_RUNS:
+    for name in run_names:
         rec = runs.get(name)
         if rec is None:
             continue
@@ -375,7 +426,7 @@ def render_tables(results: dict[str, Any]) -> dict[str, str]:
         "| B/snapshot | server CPU s | CPU µs/snapshot | tick p99 ms | bot CPU s | errors |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name in GAME_RUNS:
+    for name in run_names:
         rec = runs.get(name)
         if rec is None:
             continue
@@ -434,6 +485,23 @@ def update_docs(doc: Path, blocks: dict[str, str]) -> None:
     doc.write_text(text)
 
 
+def paddle_runs(wl: Workload, names: list[str], tmp: Path,
+                say: Callable[[str], None]) -> dict[str, Any]:
+    """The second game's workload against the servers ``names`` (of
+    :data:`PADDLE_RUNS`); ``{"workload", "runs"}``."""
+    out: dict[str, Any] = {"workload": workload_dict(wl), "runs": {}}
+    for name in names:
+        say(f"bench: {name} {wl.game} ({wl.ccu} bots, {wl.duration:.0f} s)…")
+        rec = game_run(name, wl, tmp, None)
+        out["runs"][name] = rec
+        rep = rec.get("report") or {}
+        say(f"bench: {name} {wl.game}: " + (
+            f"delivery {rep.get('delivery_ratio')}, ack p99 "
+            f"{(rep.get('ack_latency_ms') or {}).get('p99')} ms" if rec["ok"]
+            else f"FAILED {str(rec['error'])[:300]}"))
+    return out
+
+
 def main_bench(a: argparse.Namespace) -> int:
     """Run the bench; write ``a.out`` and regenerate ``a.docs``. Returns 0."""
     wl = QUICK if a.quick else FULL
@@ -490,11 +558,18 @@ def main_bench(a: argparse.Namespace) -> int:
                     rep = rec.get("report") or {}
                     say(f"bench: {name}: delivery {rep.get('delivery_ratio')}")
             results["sized"] = sized
+        paddle_servers = [n for n in PADDLE_RUNS
+                          if not a.only or "paddle" in a.only or f"paddle-{n}" in a.only]
+        if paddle_servers:
+            results["paddle"] = paddle_runs(PADDLE_QUICK if a.quick else PADDLE,
+                                            paddle_servers, tmp, say)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=2) + "\n")
     blocks = render_tables(results)
     if results.get("sized"):
         blocks["game-sized"] = render_tables({**results, **results["sized"]})["game"]
+    if results.get("paddle"):
+        blocks["paddle"] = render_tables({**results, **results["paddle"]}, PADDLE_RUNS)["game"]
     update_docs(a.docs, blocks)
     say(f"bench: wrote {a.out} and {a.docs}")
     return 0

@@ -9,12 +9,23 @@ and handled inside the protocol's `data_received` (no task wake-up per frame)
 and writes never block the ticker on one slow socket. That keeps 1,000 bots
 on one core.
 
-Behaviour, cheap enough for every bot: the stick wanders (smooth random walk
-of the heading, pauses), the aim follows a target with a human reaction time
-(180-350 ms between "looks", Gaussian error, finite turn speed) and the
-trigger is pulled in bursts. A fraction of bots (``track_fraction``) decode
-full state (full snapshot + ``engine.codec.apply`` on deltas) and aim at / walk
-toward the nearest living opponent instead of a wandering virtual target.
+The core is game-independent: ``SwarmConfig.game`` names a game of
+:mod:`engine.registry`; bots decode its snapshots through that game's codec
+(full snapshot, then ``codec.apply`` on each delta) and ask the game's bot
+policy (:mod:`load_tests.policies`, one module per game id) for each input's
+fields, at the policy's input rate. The arena's bots wander, aim with a human
+reaction time and fire in bursts, and a fraction (``track_fraction``) decode
+the state and chase opponents; the paddle game's bots all decode the state
+and move their paddle to meet the ball, with a reaction delay and errors.
+
+Rooms of a game other than the registry's default (the arena) are asked for
+explicitly: ``POST /api/rooms {"name", "game"}`` before connecting on a server
+with ``/api`` (``409`` = the room exists already: fine),
+``POST /api/matchmake {"game"}`` with ``matchmake``, and ``?game=<id>`` on
+the socket URL (how the reference server picks a new room's game). A bot
+whose ``welcome`` names another game, or names none when a non-default game
+was asked for (a server that cannot host it), gives up
+(``wrong_game_<id>`` / ``welcome_without_game``).
 
 Measurement contract (see docs/load-testing.md): nothing counts before
 :meth:`Swarm.open_window`; within the window ``[t0, t1]`` a bot counts every
@@ -28,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import random
 import time
@@ -39,8 +51,12 @@ from urllib.parse import quote, urlsplit
 
 import msgpack
 
+from engine.errors import EngineError
+from engine.game import AnyGame
+from engine.registry import DEFAULT_GAMES, get_game, load_games
 from load_tests import wsclient
 from load_tests.http import HttpError, NoResponse, request
+from load_tests.policies import Policy, PolicyError, get_policy
 from load_tests.stats import BotRecord, Measurements
 from load_tests.wsclient import LeanWebSocket
 
@@ -55,9 +71,31 @@ MAX_PENDING_INPUTS = 1200
 NO_RETRY_CLOSES = frozenset({4001, 4003, 4004})
 """Close codes after which a bot gives up instead of reconnecting."""
 MAX_FAILED_ATTEMPTS = 6
+DEFAULT_GAME = "arena"
 
-_CHAT_LINES = ("gg", "nice shot", "lol", "where are you?", "behind the wall!", "brb",
-               "one more round", "who has the speed boost?", "gl hf", "close one")
+
+@functools.cache
+def registered_games() -> dict[str, AnyGame]:
+    """The games bots know: ``engine.registry.load_games(DEFAULT_GAMES)``, by id."""
+    return load_games(DEFAULT_GAMES)
+
+
+def resolve_game(game_id: str) -> tuple[AnyGame, Policy]:
+    """The registry's definition and the bot policy of ``game_id``.
+
+    Raises ``ValueError`` with a message for the user (unknown game, or a
+    registered game without a bot policy).
+    """
+    games = registered_games()
+    if game_id not in games:
+        raise ValueError(f"unknown game {game_id[:32]!r}; the registry has {', '.join(games)}")
+    try:
+        definition = get_game(games, game_id)
+        return definition, get_policy(definition.id)
+    except EngineError as exc:
+        raise ValueError(exc.message) from None
+    except PolicyError as exc:
+        raise ValueError(str(exc)) from None
 
 
 @dataclass
@@ -83,9 +121,12 @@ class SwarmConfig:
     connect_concurrency: int = 50
     ramp_timeout: float = 0.0
     """Seconds allowed for connecting every bot; 0 = ``20 + bots / 25``."""
-    input_rate: float = 20.0
+    input_rate: float | None = None
+    """Inputs per second per player; None = the game policy's rate."""
     seed: int = 1
     sticky: bool = False
+    game: str = DEFAULT_GAME
+    """A game id of :func:`registered_games`; bots play it and ask for rooms of it."""
 
     @property
     def total_bots(self) -> int:
@@ -96,8 +137,9 @@ class SwarmConfig:
         return self.ramp_timeout or 20.0 + self.total_bots / 25.0
 
 
-def ws_url(base: str, room: str, token: str | None, spectator: bool) -> str:
-    """The game socket URL for a base ``http(s)://`` URL."""
+def ws_url(base: str, room: str, token: str | None, spectator: bool,
+           game: str | None = None) -> str:
+    """The game socket URL for a base ``http(s)://`` URL (``game``: ask for a room of it)."""
     parts = urlsplit(base)
     scheme = "wss" if parts.scheme == "https" else "ws"
     query = []
@@ -105,19 +147,16 @@ def ws_url(base: str, room: str, token: str | None, spectator: bool) -> str:
         query.append("token=" + quote(token, safe=""))
     if spectator:
         query.append("spectate=1")
+    if game:
+        query.append("game=" + quote(game, safe=""))
     q = ("?" + "&".join(query)) if query else ""
     return f"{scheme}://{parts.netloc}/ws/game/{room}/{q}"
-
-
-def _wrap(a: float) -> float:
-    """Angle into ``[-pi, pi)``."""
-    return (a + math.pi) % (2 * math.pi) - math.pi
 
 
 class Bot:
     """One simulated person. Mutable state only; the :class:`Swarm` drives it."""
 
-    def __init__(self, idx: int, cfg: SwarmConfig, rng: random.Random) -> None:
+    def __init__(self, idx: int, cfg: SwarmConfig, rng: random.Random, policy: Policy) -> None:
         self.idx = idx
         self.name = f"bot{idx}"
         slot = idx // cfg.players_per_room if cfg.sticky else idx
@@ -129,7 +168,7 @@ class Bot:
         else:
             self.room = f"{cfg.room_prefix}-{idx // cfg.players_per_room}"
         self.chatty = not self.spectator and rng.random() < cfg.chatty
-        self.tracking = not self.spectator and rng.random() < cfg.track_fraction
+        tracking = not self.spectator and rng.random() < cfg.track_fraction
         self.reconnect_after: float | None = None
         self.reconnect_at: float | None = None
         self.planned_close = False
@@ -149,72 +188,12 @@ class Bot:
         self.last_snap: float | None = None
         self.last_tick: int | None = None
         self.state: dict[str, Any] | None = None
-        # behaviour
-        self.heading = rng.uniform(-math.pi, math.pi)
-        self.moving = True
-        self.next_move_change = 0.0
-        self.aim = rng.uniform(-math.pi, math.pi)
-        self.aim_goal = self.aim
-        self.virtual_target = rng.uniform(-math.pi, math.pi)
-        self.next_look = 0.0
-        self.burst_end = 0.0
-        self.next_burst = rng.uniform(0.0, 2.0)
+        self.player = policy.new_player(rng, tracking)
+        """How this person plays (the game's policy)."""
+        self.tracking = not self.spectator and self.player.wants_state
+        """Whether the bot keeps the decoded state of its room."""
         self.next_chat = rng.uniform(3.0, 15.0)
         self.phase = idx % SLOTS
-
-    def steer(self, now: float, rng: random.Random) -> tuple[float, float, float, bool]:
-        """One input's worth of behaviour: ``(mx, my, aim, fire)``."""
-        rnd = rng.random
-        if now >= self.next_move_change:
-            self.moving = rnd() < 0.85
-            self.next_move_change = now + 0.5 + rnd() * 2.5
-        self.heading += (rnd() - 0.5) * 0.7
-        target_angle: float | None = None
-        if self.tracking and self.state is not None and self.pid is not None:
-            target_angle = self._track()
-        if now >= self.next_look:
-            # A "look": the bot notices where the target is now, with some error.
-            if target_angle is None:
-                self.virtual_target += (rnd() - 0.5) * 1.2
-                target_angle = self.virtual_target
-            self.aim_goal = target_angle + rng.gauss(0.0, 0.08)
-            self.next_look = now + 0.18 + rnd() * 0.17
-        turn = _wrap(self.aim_goal - self.aim)
-        step = 0.45  # ~9 rad/s at 20 Hz
-        self.aim = _wrap(self.aim + max(-step, min(step, turn)))
-        if now >= self.burst_end and now >= self.next_burst:
-            self.burst_end = now + 0.2 + rnd() * 0.7
-            self.next_burst = self.burst_end + 0.4 + rnd() * 1.6
-        fire = now < self.burst_end and (not self.tracking or abs(turn) < 0.35)
-        if self.moving:
-            return math.cos(self.heading), math.sin(self.heading), self.aim, fire
-        return 0.0, 0.0, self.aim, fire
-
-    def _track(self) -> float | None:
-        """Aim at and walk toward the nearest living opponent; angle or None."""
-        assert self.state is not None
-        players = self.state.get("players")
-        if not isinstance(players, dict):
-            return None
-        me = players.get(self.pid)
-        if not me:
-            return None
-        mx, my = me[0], me[1]
-        best: tuple[float, float, float] | None = None
-        for pid, p in players.items():
-            if pid == self.pid or not (p[4] & 1):
-                continue
-            dx, dy = p[0] - mx, p[1] - my
-            d2 = dx * dx + dy * dy
-            if best is None or d2 < best[0]:
-                best = (d2, dx, dy)
-        if best is None:
-            return None
-        d2, dx, dy = best
-        angle = math.atan2(dy, dx)
-        # Close in when far (> 300 units = 2400 wire units), strafe when near.
-        self.heading = angle if d2 > 2400.0**2 else angle + math.pi / 2
-        return angle
 
 
 @dataclass
@@ -243,8 +222,14 @@ class Swarm:
 
     def __init__(self, cfg: SwarmConfig, indices: Iterable[int]) -> None:
         self.cfg = cfg
+        self.definition, self.policy = resolve_game(cfg.game)
+        self.input_rate = cfg.input_rate or self.policy.input_rate
+        # Rooms of the default game are what a bare room name gives everywhere;
+        # any other game is asked for explicitly (the module docstring).
+        self.ask_game = self.definition.id != next(iter(registered_games()))
         self.rng = random.Random(cfg.seed * 1_000_003 + min(indices, default=0))
-        self.bots = [Bot(i, cfg, random.Random(cfg.seed * 7919 + i)) for i in indices]
+        self.bots = [Bot(i, cfg, random.Random(cfg.seed * 7919 + i), self.policy)
+                     for i in indices]
         self.m = Measurements(bots_planned=len(self.bots))
         self.m.bots = [b.record for b in self.bots]
         self.errors: Counter[str] = self.m.errors
@@ -260,13 +245,10 @@ class Swarm:
         self._ticker: asyncio.Task[None] | None = None
         self._closers: set[asyncio.Task[None]] = set()
         self._cpu0 = 0.0
-        self._unpack = msgpack.unpackb
+        # Every server frame is a msgpack map; snapshots go through the game's codec.
+        self._unpack = self.definition.codec.decode
         self._pack = msgpack.packb
-        self._codec: Any = None
-        if any(b.tracking for b in self.bots):
-            from engine import codec
-
-            self._codec = codec
+        self._codec = self.definition.codec
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -365,6 +347,7 @@ class Swarm:
                 self.m.connect_failures += 1
                 return
             await self._matchmake(bot)
+            await self._create_room(bot)
             while not self.stopping:
                 outcome = await self._session(bot)
                 if self.stopping or outcome == "give_up":
@@ -419,10 +402,11 @@ class Swarm:
     async def _matchmake(self, bot: Bot) -> None:
         if not self.cfg.matchmake or bot.spectator or bot.token is None:
             return
+        body = {"game": self.definition.id} if self.ask_game else {}
         try:
             async with self._sem:
                 resp = await request("POST", bot.base.rstrip("/") + "/api/matchmake",
-                                     json_body={}, token=bot.token, timeout=15.0)
+                                     json_body=body, token=bot.token, timeout=15.0)
         except (OSError, TimeoutError, HttpError) as exc:
             self.errors[f"http_{type(exc).__name__}"] += 1
             return
@@ -434,9 +418,30 @@ class Swarm:
         else:
             self.errors[f"http_{resp.status}"] += 1
 
+    async def _create_room(self, bot: Bot) -> None:
+        """``POST /api/rooms {"name", "game"}`` for a non-default game (server with /api).
+
+        201 (created) and 409 (the room exists) both mean the room is there;
+        anything else is counted and the bot connects anyway (its ``welcome``
+        tells whether it got the game it asked for).
+        """
+        if not self.ask_game or bot.token is None or (self.cfg.matchmake and not bot.spectator):
+            return
+        try:
+            async with self._sem:
+                resp = await request("POST", bot.base.rstrip("/") + "/api/rooms",
+                                     json_body={"name": bot.room, "game": self.definition.id},
+                                     token=bot.token, timeout=15.0)
+        except (OSError, TimeoutError, HttpError) as exc:
+            self.errors[f"http_{type(exc).__name__}"] += 1
+            return
+        if resp.status not in (200, 201, 409):
+            self.errors[f"http_rooms_{resp.status}"] += 1
+
     async def _session(self, bot: Bot) -> str:
         """One connection: ``planned`` (own reconnect), ``closed``, ``failed`` or ``give_up``."""
-        url = ws_url(bot.base, bot.room, bot.token, bot.spectator)
+        url = ws_url(bot.base, bot.room, bot.token, bot.spectator,
+                     self.definition.id if self.ask_game else None)
         loop = asyncio.get_running_loop()
         first_frame: asyncio.Future[bytes | str] = loop.create_future()
         early: list[bytes | str] = []
@@ -468,10 +473,27 @@ class Swarm:
             self.errors[f"close_{code}"] += 1
             return "give_up" if code in NO_RETRY_CLOSES else "failed"
         msg = self._decode(first_frame.result())
+        if msg is not None and msg.get("t") == "error":
+            # Refused before the welcome (room_full, wrong_game, ...): the close
+            # that follows says whether to try again.
+            self.errors[f"error_{msg.get('code', '?')}"] += 1
+            await asyncio.wait((ws.closed,), timeout=2.0)
+            if ws.close_code in NO_RETRY_CLOSES:
+                self.m.connect_failures += 1
+                return "give_up"
+            await ws.close()
+            return "failed"
         if msg is None or msg.get("t") != "welcome":
             self.errors["no_welcome"] += 1
             await ws.close()
             return "failed"
+        game = msg.get("game")
+        if game != self.definition.id and (game is not None or self.ask_game):
+            # Another game's room, or a server that cannot host the one asked for.
+            self.errors["welcome_without_game" if game is None else f"wrong_game_{game}"] += 1
+            self.m.connect_failures += 1
+            await ws.close()
+            return "give_up"
         bot.welcomed = True
         self._settle(bot)
         if not bot.spectator:
@@ -508,7 +530,7 @@ class Swarm:
             self.errors["text_frame"] += 1
             return None
         try:
-            msg = self._unpack(data, strict_map_key=False)
+            msg = self._unpack(data)
         except Exception:  # msgpack raises several types on bad input
             self.errors["bad_msgpack"] += 1
             return None
@@ -566,9 +588,9 @@ class Swarm:
 
     async def _tick_loop(self) -> None:
         """Write inputs, pings and chat for every connected bot, slot by slot."""
-        period = 1.0 / self.cfg.input_rate
+        period = 1.0 / self.input_rate
         slot_len = period / SLOTS
-        per_second = max(1, round(self.cfg.input_rate))
+        per_second = max(1, round(self.input_rate))
         slots: list[list[Bot]] = [[] for _ in range(SLOTS)]
         for b in self.bots:
             slots[b.phase].append(b)
@@ -606,13 +628,9 @@ class Swarm:
             return
         frames: list[bytes] = []
         if not b.spectator:
-            mx, my, aim, fire = b.steer(now - self.started, self.rng)
+            fields = b.player.fields(now - self.started, self.rng, b.state, b.pid, b.last_tick)
             b.seq += 1
-            frame: dict[str, Any] = {"t": "input", "seq": b.seq, "mx": round(mx, 3),
-                                     "my": round(my, 3), "aim": round(aim, 3), "fire": fire}
-            if b.last_tick is not None:
-                frame["tick"] = b.last_tick
-            frames.append(self._pack(frame))
+            frames.append(self._pack({"t": "input", "seq": b.seq, **fields}))
             if len(b.pending) >= MAX_PENDING_INPUTS:
                 # The server is over a minute behind: forget the oldest input.
                 b.pending.popleft()
@@ -620,7 +638,8 @@ class Swarm:
             b.pending.append((b.seq, now))
             if b.chatty and now - self.started >= b.next_chat:
                 b.next_chat = now - self.started + self.rng.uniform(5.0, 20.0)
-                frames.append(self._pack({"t": "chat", "text": self.rng.choice(_CHAT_LINES)}))
+                frames.append(self._pack({"t": "chat",
+                                          "text": self.rng.choice(self.policy.chat_lines)}))
         if ping_due:
             b.ping_id += 1
             b.pings[b.ping_id] = now

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from load_tests.bot import SwarmConfig
+from load_tests.bot import DEFAULT_GAME, SwarmConfig, registered_games, resolve_game
 from load_tests.display import LiveProgress, print_summary
 from load_tests.runner import RunConfig, run
 
@@ -25,6 +25,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sticky", action="store_true",
                    help="with several --url: all players of a room use the same one (as a "
                         "balancer hashing the room URL does) instead of alternating")
+    p.add_argument("--game", default=DEFAULT_GAME, metavar="ID",
+                   help="the game the bots play (engine.registry id: "
+                        f"{', '.join(registered_games())}; default {DEFAULT_GAME}); rooms of "
+                        "another game than the default are asked for with POST /api/rooms "
+                        "{\"game\"} or ?game=<id>")
     p.add_argument("--rooms", type=int, default=1)
     p.add_argument("--players-per-room", type=int, default=20)
     p.add_argument("--duration", type=float, default=30.0, help="measurement window, seconds")
@@ -52,30 +57,47 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display, no summary")
 
 
+class UsageError(Exception):
+    """A bad ``run`` argument: the CLI prints it and exits 2."""
+
+
 def config_from_args(a: argparse.Namespace) -> RunConfig:
-    """Build the :class:`RunConfig` of parsed ``run`` arguments (validates them)."""
+    """Build the :class:`RunConfig` of parsed ``run`` arguments; :class:`UsageError`."""
     for u in a.url:
         parts = urlsplit(u)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SystemExit(f"--url must be http(s)://host[:port], got {u!r}")
+            raise UsageError(f"--url must be http(s)://host[:port], got {u!r}")
     if a.rooms < 1 or a.players_per_room < 1 or a.duration <= 0:
-        raise SystemExit("--rooms, --players-per-room and --duration must be positive")
+        raise UsageError("--rooms, --players-per-room and --duration must be positive")
     for name in ("chatty", "reconnect", "track_fraction"):
         if not 0.0 <= getattr(a, name) <= 1.0:
-            raise SystemExit(f"--{name.replace('_', '-')} is a fraction in [0, 1]")
+            raise UsageError(f"--{name.replace('_', '-')} is a fraction in [0, 1]")
+    try:
+        definition, _ = resolve_game(a.game)
+    except ValueError as exc:
+        raise UsageError(f"--game: {exc}") from None
+    seats = definition.default_config().max_players
+    if a.players_per_room > seats and not a.matchmake:
+        print(f"python -m load_tests run: warning: {a.game} seats {seats} players per room by "
+              f"default; the other {a.players_per_room - seats} of each room will be refused "
+              "(error_room_full) unless the server seats more", file=sys.stderr)
     sc = SwarmConfig(
         urls=list(a.url), rooms=a.rooms, players_per_room=a.players_per_room,
         duration=a.duration, matchmake=a.matchmake, spectators=a.spectators,
         chatty=a.chatty, reconnect=a.reconnect, room_prefix=a.room_prefix,
         no_auth=a.no_auth, track_fraction=a.track_fraction,
         connect_concurrency=a.connect_concurrency, ramp_timeout=a.ramp_timeout, seed=a.seed,
-        sticky=a.sticky,
+        sticky=a.sticky, game=a.game,
     )
     return RunConfig(swarm=sc, processes=max(1, a.processes), server_pids=list(a.server_pid))
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    cfg = config_from_args(a)
+    try:
+        cfg = config_from_args(a)
+    except UsageError as exc:
+        print(f"python -m load_tests run: error: {exc}", file=sys.stderr)
+        return 2
     live = not a.quiet and sys.stdout.isatty()
     with LiveProgress(live, cfg.swarm.total_bots, cfg.swarm.duration) as progress:
         result = run(cfg, progress.update if live else None)
@@ -104,8 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--docs", type=Path, default=Path("docs/benchmarks.md"),
                    help="markdown file whose generated tables are regenerated")
     b.add_argument("--only", action="append", default=[],
-                   help="run only these runs (reference, project, textbook, redis, engine, "
-                        "lobby); repeatable")
+                   help="run only these runs (reference, project, textbook, redis, "
+                        "redis-sticky, engine, lobby, paddle, paddle-reference, "
+                        "paddle-project); repeatable. paddle = the paddle workload against "
+                        "reference and project")
     b.add_argument("--quiet", action="store_true")
     return p
 

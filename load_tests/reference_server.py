@@ -1,25 +1,41 @@
 """The raw reference server: the yardstick the project is measured against.
 
 ``python -m load_tests.reference_server --host 127.0.0.1 --port P
-[--tick-rate 20] [--drop-every N] [--ack-delay-ms D]``
+[--game ID] [--games PATH,...] [--tick-rate N] [--snapshot-rate N]
+[--max-players N] [--drop-every N] [--ack-delay-ms D]``
 
 A minimal single-process ``websockets`` server that speaks the game-socket
 subset of the wire contract (``/ws/game/<room>/``: welcome, input, ping/pong,
-chat, snapshots) and nothing else:
+chat, snapshots) for any game of :mod:`engine.registry`, through the Game API
+only (it names no concrete game), and nothing else:
 
 * no accounts: sockets are accepted without a token (a ``token`` query
   parameter is ignored) and players get ids 1, 2, 3, … in connection order;
   ``?name=`` sets a display name; there is no ``/api`` (POSTs get 405, other
   paths 404), so bots fall back to "no auth" and pick room names themselves;
-* one engine :class:`engine.Match` per room, stepped by a task that sleeps
-  until a drift-free monotonic deadline (``t0 + k / tick_rate``);
-* every tick the snapshot is encoded ONCE per room: full for sockets that
-  joined since the last tick, a delta (``codec.diff`` against the last
-  snapshot sent) for the others, written with ``websockets.broadcast``;
+* a room plays one game: the one its first socket asks for with
+  ``?game=<id>``, else ``--game`` (default: the registry's first, the arena).
+  A later socket asking for another game gets ``error`` ``wrong_game`` and
+  close 4003; an unknown id ``error`` ``unknown_game`` and close 4004. The
+  ``welcome`` names the room's ``game`` and its ``tick_rate`` and
+  ``snapshot_rate``;
+* one match per room (``definition.create(config, seed, False)``), stepped by
+  a task that sleeps until a drift-free monotonic deadline
+  (``t0 + k / tick_rate``);
+* every ``tick_rate / snapshot_rate`` ticks the snapshot is encoded ONCE per
+  room with the game's codec: full for sockets that joined since the last
+  snapshot, a delta (``codec.diff`` against the last snapshot sent) for the
+  others, written with ``websockets.broadcast``;
 * ``GET /metrics`` (Prometheus text: ``arena_tick_duration_seconds``
   histogram, ``process_cpu_seconds_total``) and ``GET /healthz``.
 
-Test-stub knobs: ``--drop-every N`` skips sending every N-th tick's snapshot
+Configs: each game's default config, with ``--tick-rate``, ``--snapshot-rate``
+and ``--max-players`` applied to every game that accepts them (``--tick-rate``
+alone keeps the game's ticks per snapshot when it divides); a game whose
+config refuses them is not offered (a note on stderr; exit 2 if it is the
+``--game``).
+
+Test-stub knobs: ``--drop-every N`` skips sending every N-th snapshot
 (the delta chain stays valid because deltas are diffed against the last
 snapshot actually sent); ``--ack-delay-ms D`` holds each input D ms before
 handing it to the engine, so acks come back at least D ms late.
@@ -38,6 +54,7 @@ import http
 import itertools
 import math
 import re
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -50,8 +67,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from engine import protocol
-from engine.arena import GameConfig, Match, codec
-from engine.errors import FrameError
+from engine.errors import EngineError, FrameError
+from engine.game import AnyGame
+from engine.registry import DEFAULT_GAMES, check_config, get_game, load_games
 
 _ROOM_PATH = re.compile(rf"^/ws/game/({protocol.ROOM_NAME_PATTERN})/?$")
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, math.inf)
@@ -63,10 +81,59 @@ class Options:
 
     host: str = "127.0.0.1"
     port: int = 0
-    tick_rate: int = 20
-    max_players: int = 20
+    tick_rate: int | None = None
+    """None: each game's own; else every game ticks at this rate."""
+    max_players: int | None = None
     drop_every: int = 0
     ack_delay_ms: float = 0.0
+    game: str | None = None
+    """The game of rooms whose first socket names none (None: the registry's first)."""
+    games: tuple[str, ...] = DEFAULT_GAMES
+    """Dotted paths for :func:`engine.registry.load_games`."""
+    snapshot_rate: int | None = None
+
+
+@dataclass(frozen=True)
+class Hosted:
+    """A game this server offers: its definition and the config its rooms use."""
+
+    definition: AnyGame
+    config: Any
+
+    @property
+    def id(self) -> str:
+        return self.definition.id
+
+    @property
+    def ticks_per_snapshot(self) -> int:
+        return int(self.config.tick_rate) // int(self.config.snapshot_rate)
+
+
+def hosted_games(options: Options) -> tuple[dict[str, Hosted], dict[str, str]]:
+    """``({id: Hosted}, {id: why not offered})`` for ``options.games`` with the overrides."""
+    offered: dict[str, Hosted] = {}
+    refused: dict[str, str] = {}
+    for gid, definition in load_games(options.games).items():
+        base = definition.default_config()
+        overrides: dict[str, Any] = {}
+        if options.tick_rate is not None:
+            overrides["tick_rate"] = options.tick_rate
+            ratio = base.tick_rate // base.snapshot_rate
+            overrides["snapshot_rate"] = (options.tick_rate // ratio
+                                          if options.tick_rate % ratio == 0 else
+                                          options.tick_rate)
+        if options.snapshot_rate is not None:
+            overrides["snapshot_rate"] = options.snapshot_rate
+        if options.max_players is not None:
+            overrides["max_players"] = options.max_players
+        try:
+            config = definition.configure(overrides)
+            check_config(config, gid)
+        except EngineError as exc:
+            refused[gid] = exc.message
+            continue
+        offered[gid] = Hosted(definition, config)
+    return offered, refused
 
 
 @dataclass
@@ -98,12 +165,15 @@ class _TickHistogram:
 class Room:
     """One match, its sockets and its tick task."""
 
-    def __init__(self, server: ReferenceServer, name: str) -> None:
+    def __init__(self, server: ReferenceServer, name: str, game: Hosted) -> None:
         self.server = server
         self.name = name
-        opts = server.options
-        self.match = Match(GameConfig(tick_rate=opts.tick_rate, max_players=opts.max_players),
-                           seed=hash(name) & 0xFFFF, record_inputs=False)
+        self.game = game
+        self.definition = game.definition
+        self.codec = game.definition.codec
+        self.tick_rate = int(game.config.tick_rate)
+        self.every = game.ticks_per_snapshot
+        self.match = game.definition.create(game.config, hash(name) & 0xFFFF, False)
         self.sockets: set[ServerConnection] = set()
         self.needs_full: set[ServerConnection] = set()
         self.last_sent: dict[str, Any] | None = None
@@ -124,7 +194,7 @@ class Room:
             self.match.remove_player(pid)
 
     async def _run(self) -> None:
-        period = 1.0 / self.server.options.tick_rate
+        period = 1.0 / self.tick_rate
         deadline = time.monotonic()
         while self.sockets:
             deadline += period
@@ -147,10 +217,14 @@ class Room:
             _, pid, frame = delayed.popleft()
             self.match.submit(pid, frame)
         self.match.step()
-        full = self.match.snapshot()
+        tick = self.match.tick
+        if tick % self.every:
+            return  # not a snapshot tick
         drop = self.server.options.drop_every
-        if drop and full["tick"] % drop == 0:
+        if drop and (tick // self.every) % drop == 0:
             return
+        full = self.match.snapshot()
+        codec = self.codec
         fresh = self.needs_full
         if self.last_sent is not None and len(fresh) < len(self.sockets):
             delta = codec.encode(codec.diff(self.last_sent, full))
@@ -169,6 +243,12 @@ class ReferenceServer:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+        self.games, self.refused = hosted_games(options)
+        default = options.game or next(iter(load_games(options.games)))
+        if default not in self.games:
+            why = self.refused.get(default) or get_game_message(self.games, default)
+            raise ValueError(f"--game {default}: {why}")
+        self.default_game = self.games[default]
         self.rooms: dict[str, Room] = {}
         self.ticks = _TickHistogram()
         self.overruns = 0
@@ -228,9 +308,24 @@ class ReferenceServer:
         query = parse_qs(parts.query)
         spectator = query.get("spectate", ["0"])[0] in ("1", "true")
         room_name = m.group(1)
+        asked = query.get("game", [None])[0]
+        game = self.default_game
+        if asked is not None:
+            hosted = self.games.get(asked)
+            if hosted is None:
+                await ws.send(protocol.error("unknown_game",
+                                             get_game_message(self.games, asked)))
+                await ws.close(4004, "unknown game")
+                return
+            game = hosted
         room = self.rooms.get(room_name)
         if room is None:
-            room = self.rooms[room_name] = Room(self, room_name)
+            room = self.rooms[room_name] = Room(self, room_name, game)
+        elif asked is not None and room.game.id != asked:
+            await ws.send(protocol.error("wrong_game",
+                                         f"room {room_name!r} plays {room.game.id}, not {asked}"))
+            await ws.close(4003, "wrong game")
+            return
         pid: int | None = None
         uid = next(self._ids)
         name = query.get("name", [f"guest{uid}"])[0][:24]
@@ -243,8 +338,12 @@ class ReferenceServer:
                 return
             pid = uid
         try:
-            await ws.send(protocol.welcome(uid, room_name, self.options.tick_rate,
-                                           self.options.tick_rate, spectator))
+            config = room.game.config
+            await ws.send(protocol.encode({
+                "t": "welcome", "player_id": uid, "room": room_name,
+                "tick_rate": config.tick_rate, "snapshot_rate": config.snapshot_rate,
+                "spectator": spectator, "server": "", "game": room.game.id,
+            }))
             room.join(ws)
             await self._receive(ws, room, pid, name)
         except ConnectionClosed:
@@ -254,16 +353,17 @@ class ReferenceServer:
 
     async def _receive(self, ws: ServerConnection, room: Room, pid: int | None, name: str) -> None:
         delay = self.options.ack_delay_ms / 1000.0
+        parse = room.definition.parse_frame
         async for raw in ws:
             if isinstance(raw, str):
                 await ws.send(protocol.error("bad_frame", "frames must be binary msgpack"))
                 continue
             try:
-                frame = protocol.parse_client_frame(raw)
+                frame = parse(raw)
             except FrameError as exc:
                 await ws.send(protocol.error(exc.code, exc.message))
                 continue
-            if isinstance(frame, protocol.InputFrame):
+            if isinstance(frame, protocol.InputBase):
                 if pid is None:
                     continue
                 if delay:
@@ -279,6 +379,15 @@ class ReferenceServer:
 _chat_ids = itertools.count(1)
 
 
+def get_game_message(games: dict[str, Hosted], game_id: str) -> str:
+    """The registry's ``unknown_game`` message for ``game_id`` among ``games``."""
+    try:
+        get_game({gid: h.definition for gid, h in games.items()}, game_id)
+    except EngineError as exc:
+        return exc.message
+    return f"game {game_id!r} is not offered"
+
+
 def _chat(pid: int, name: str, text: str) -> bytes:
     ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return protocol.chat(next(_chat_ids), pid, name, text, ts)
@@ -289,24 +398,42 @@ def parse_args(argv: list[str] | None = None) -> Options:
                                 description="Raw websockets reference game server.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--tick-rate", type=int, default=20)
-    p.add_argument("--max-players", type=int, default=20)
+    p.add_argument("--game", default=None, metavar="ID",
+                   help="the game of rooms whose first socket names none (?game=<id>); "
+                        "default: the first of --games (the arena)")
+    p.add_argument("--games", default=",".join(DEFAULT_GAMES), metavar="PATH,...",
+                   help="dotted paths of the games to offer (engine.registry)")
+    p.add_argument("--tick-rate", type=int, default=None,
+                   help="override every game's tick rate (default: each game's own)")
+    p.add_argument("--snapshot-rate", type=int, default=None,
+                   help="override every game's snapshot rate")
+    p.add_argument("--max-players", type=int, default=None,
+                   help="override every game's max players")
     p.add_argument("--drop-every", type=int, default=0, metavar="N",
-                   help="do not send every N-th tick's snapshot (test stub)")
+                   help="do not send every N-th snapshot (test stub)")
     p.add_argument("--ack-delay-ms", type=float, default=0.0, metavar="D",
                    help="apply inputs D ms after they arrive (test stub)")
     a = p.parse_args(argv)
-    return Options(a.host, a.port, a.tick_rate, a.max_players, a.drop_every, a.ack_delay_ms)
+    games = tuple(x.strip() for x in a.games.split(",") if x.strip())
+    return Options(a.host, a.port, a.tick_rate, a.max_players, a.drop_every, a.ack_delay_ms,
+                   a.game, games, a.snapshot_rate)
 
 
-async def _amain(opts: Options) -> None:
-    async with ReferenceServer(opts) as srv:
-        print(f"READY {opts.host}:{srv.port}", flush=True)
+async def _amain(srv: ReferenceServer) -> None:
+    async with srv:
+        print(f"READY {srv.options.host}:{srv.port}", flush=True)
         await srv.serve_forever()
 
 
 def main(argv: list[str] | None = None) -> None:
     opts = parse_args(argv)
+    try:
+        srv = ReferenceServer(opts)  # loads and configures the games
+    except (EngineError, ValueError) as exc:
+        print(f"reference_server: error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for gid, why in srv.refused.items():
+        print(f"reference_server: not offering {gid}: {why}", file=sys.stderr)
     # The yardstick gets the project server's GC tuning (gameserver/asgi.py):
     # a process-level setting any Python server can use, so ratios stay fair.
     gc.set_threshold(20_000, 20, 20)
@@ -318,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:  # pragma: no cover
         runner = asyncio.run
     with contextlib.suppress(KeyboardInterrupt):
-        runner(_amain(opts))
+        runner(_amain(srv))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from load_tests.bench import cpu_us_per_snapshot, render_tables, update_docs
+from load_tests.bench import PADDLE_RUNS, cpu_us_per_snapshot, render_tables, update_docs
 
 
 def _report(delivery: float, p99: float, cpu: float, received: int) -> dict[str, object]:
@@ -51,3 +51,47 @@ def test_update_docs_replaces_only_marked_blocks(tmp_path: Path) -> None:
     update_docs(doc, {"game": "new table", "lobby": "absent block"})
     assert doc.read_text() == (
         "# T\nkeep\n<!-- bench:game:start -->\nnew table\n<!-- bench:game:end -->\ntail\n")
+
+
+def test_paddle_rows_beside_the_arena_rows(tmp_path: Path) -> None:
+    machine = {"date": "d", "cpu_model": "cpu", "cores": 2, "python": "3.11",
+               "git_commit": "abc"}
+    arena = {"reference": {"ok": True, "report": _report(1.0, 50.0, 1.0, 1000)},
+             "project": {"ok": True, "report": _report(0.5, 100.0, 1.0, 500)}}
+    results = {
+        "machine": machine,
+        "workload": {"rooms": 1, "players_per_room": 10, "duration": 5.0, "tick_rate": 20},
+        "runs": arena,
+        "engine": None,
+        "lobby": None,
+        "paddle": {
+            "workload": {"game": "paddle", "rooms": 20, "players_per_room": 4,
+                         "duration": 20.0, "tick_rate": 60, "snapshot_rate": 30,
+                         "input_rate": 30.0},
+            "runs": {
+                "reference": {"ok": True, "report": _report(1.0, 40.0, 2.0, 1000)},
+                "project": {"ok": False, "report": {"ccu": 0},
+                            "error": "no bot was welcomed into a paddle room "
+                                     "(welcome_without_game: 80)"},
+            },
+        },
+    }
+    before = render_tables({k: v for k, v in results.items() if k != "paddle"})
+    blocks = render_tables(results)
+    assert blocks == before  # the arena blocks do not change
+    paddle = render_tables({**results, **results["paddle"]}, PADDLE_RUNS)["game"]
+    assert ("Workload: paddle, 20 rooms × 4 players, 60 Hz ticks, 30 Hz snapshots, inputs "
+            "at 30 Hz, for 20.0 s.") in paddle
+    assert "| reference | 1.00× | 1.00× | 1.00× |" in paddle
+    assert "| project | failed | – | – |" in paddle
+    assert ("| project | failed: no bot was welcomed into a paddle room "
+            "(welcome_without_game: 80) |") in paddle
+    assert "| reference | 10 | 100.0 % | 25.0 / 40.0 |" in paddle
+    assert "textbook" not in paddle and "redis" not in paddle
+    doc = tmp_path / "b.md"
+    doc.write_text("<!-- bench:game:start -->\nx\n<!-- bench:game:end -->\n"
+                   "<!-- bench:paddle:start -->\nold\n<!-- bench:paddle:end -->\n")
+    update_docs(doc, {**blocks, "paddle": paddle})
+    text = doc.read_text()
+    assert "Workload: 1 rooms × 10 players at 20 Hz for 5.0 s." in text
+    assert "Workload: paddle, 20 rooms" in text and "old" not in text
