@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LobbyState, playUrl } from "../static/client/js/lobbystate.js";
+import { LobbyState, playUrl } from "../static/client/js/sdk/lobbystate.js";
 
 test("play URLs", () => {
   assert.equal(playUrl("abc"), "/play/abc/");
