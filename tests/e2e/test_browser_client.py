@@ -9,6 +9,7 @@ for rooms one cannot enter. Screenshots land in `test-artifacts/`.
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -352,9 +353,9 @@ def test_two_people_play_paddle(browser: Any, daphne_server: LiveServer) -> None
     assert ann.arena("game") == "paddle"
     assert ann.page.inner_text("#game-name") == "Paddle"
     # Ben sees the room listed with its game and joins it.
+    # The row shows the game's name (from GET /api/games), not only its id.
     row = ben.page.locator("#rooms-body tr", has_text="paddle-room")
-    row.wait_for()
-    assert "Paddle" in row.inner_text()
+    row.locator("td", has_text=re.compile(r"^Paddle$")).wait_for()
     ben.page.click("#rooms-body a[aria-label='Join paddle-room']")
     ben.page.wait_for_url("**/play/paddle-room/")
     ben.wait_in_game()
@@ -423,9 +424,13 @@ def test_play_page_loads_the_module_welcome_names(browser: Any, daphne_server: L
     base = {"t": "welcome", "player_id": 1, "room": "fake", "tick_rate": 20,
             "snapshot_rate": 20, "spectator": False, "server": "fake"}
     opened: list[str] = []
-    person.page.route_web_socket(
-        "**/ws/game/unknown-game/", lambda ws: (opened.append(ws.url), fake_server(
-            {**base, "game": "chess"}, [])(ws)))
+    chess = fake_server({**base, "game": "chess"}, [])
+
+    def unknown_game(ws: Any) -> None:
+        opened.append(ws.url)
+        chess(ws)
+
+    person.page.route_web_socket("**/ws/game/unknown-game/", unknown_game)
     person.goto("/play/unknown-game/")
     person.page.wait_for_function(
         "document.getElementById('status').textContent.includes('cannot play the game \"chess\"')")
@@ -482,12 +487,13 @@ class EngineSocket:
     def receive(self, pid: int, ws: Any, raw: Any) -> None:
         import msgpack
 
+        from engine.paddle import PaddleInput
         from engine.protocol import PingFrame
 
         frame = self.game.parse_frame(raw if isinstance(raw, bytes) else raw.encode())
         if isinstance(frame, PingFrame):
             ws.send(msgpack.packb({"t": "pong", "id": frame.id}, use_bin_type=True))
-        elif hasattr(frame, "dir"):
+        elif isinstance(frame, PaddleInput):
             self.match.submit(pid, frame)
             self.inputs += 1
 
