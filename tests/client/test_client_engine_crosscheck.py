@@ -150,7 +150,8 @@ def test_js_prediction_tracks_the_engine_under_latency(latency: int) -> None:
     truth = []  # engine position after input i
     acks = []  # [client input index at arrival, ack, x, y]
     for i, inp in enumerate(inputs):
-        m.submit(1, InputFrame(seq=int(inp["seq"]), mx=inp["mx"], my=inp["my"], aim=0.0, fire=False))
+        m.submit(1, InputFrame(seq=int(inp["seq"]), mx=inp["mx"], my=inp["my"], aim=0.0,
+                               fire=False))
         m.step()
         s = m.player_state(1)
         truth.append((s.x, s.y))
