@@ -535,7 +535,8 @@ def test_paddle_pages_against_the_engine(browser: Any, daphne_server: LiveServer
     paddle moves on the other page, a point and the end screen show on both."""
     from engine.paddle import PaddleConfig
 
-    engine = EngineSocket(PaddleConfig(countdown_s=0.5, score_limit=1, serve_delay_s=0.3))
+    # The first serve comes late enough for the movement check; the first point ends it.
+    engine = EngineSocket(PaddleConfig(countdown_s=0.5, score_limit=1, serve_delay_s=2.0))
     ann = Person(browser, daphne_server, "engine-ann")
     ben = Person(browser, daphne_server, "engine-ben")
     ann.login("ann")
@@ -552,10 +553,9 @@ def test_paddle_pages_against_the_engine(browser: Any, daphne_server: LiveServer
     engine.pump(ann.page, 300)
     y0 = ben.arena("others['1'].y")
     ann.page.keyboard.down("ArrowDown")
-    engine.pump(ann.page, 400)
+    engine.until(ben, f"a.others['1'].y - ({y0}) > 2000", 10)
     ann.page.keyboard.up("ArrowDown")
     assert engine.inputs > 20
-    engine.until(ben, f"a.others['1'].y - ({y0}) > 2000", 5)
     engine.until(ann, "Math.abs(a.own.y - a.ownServer.y) < 1 && a.ack !== null && a.ack >= 0", 5)
     ann.shot("moved")
     # score_limit 1: the first miss ends the match; both pages show the end.
