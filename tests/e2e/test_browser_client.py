@@ -3,7 +3,10 @@
 Two browser contexts are two people: guest names, a room, movement seen by
 the other, room and lobby chat, a reload that resumes the same player,
 notifications on the bell, prediction under added latency, and the messages
-for rooms one cannot enter. Screenshots land in `test-artifacts/`.
+for rooms one cannot enter. The second game, paddle: picked in the lobby and
+played by two pages on the server, and played by two pages against the
+paddle engine behind faked sockets; the page's choice of game module.
+Screenshots land in `test-artifacts/`.
 """
 
 from __future__ import annotations
