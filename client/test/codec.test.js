@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { encode } from "@msgpack/msgpack";
 import {
   applySnapshot, decodeFrame, roundHalfEven, qAim, qPos, unqAim, projectileAt, playerView, copyFull,
-} from "../static/client/js/codec.js";
+} from "../static/client/js/games/arena/codec.js";
 
 const base = () => ({
   t: "snap", tick: 10, acks: { 1: 4, 2: -1 }, full: true, phase: "waiting", phase_ends: 0,

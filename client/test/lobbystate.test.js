@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LobbyState, playUrl } from "../static/client/js/lobbystate.js";
+import { LobbyState, playUrl } from "../static/client/js/sdk/lobbystate.js";
 
 test("play URLs", () => {
   assert.equal(playUrl("abc"), "/play/abc/");
@@ -38,4 +38,30 @@ test("notifications: unread count from the list, live frames and read marks", ()
   s.markAllRead();
   assert.equal(s.unread, 0);
   assert.ok(s.notifications.every((n) => n.read));
+});
+
+test("games from GET /api/games; an older server without them means the arena only, and no game field", () => {
+  const s = new LobbyState();
+  assert.deepEqual(s.games.map((g) => g.id), ["arena"]);
+  assert.deepEqual(s.gameField("arena"), {}); // not sent to a server that would refuse it
+  s.setGames({ games: [
+    { id: "arena", name: "Arena", tick_rate: 20, snapshot_rate: 20, min_players: 2, max_players: 8 },
+    { id: "paddle", name: "Paddle", tick_rate: 60, snapshot_rate: 30, min_players: 2, max_players: 4 },
+    { name: "no id" }, null,
+  ] });
+  assert.deepEqual(s.games.map((g) => [g.id, g.max_players]), [["arena", 8], ["paddle", 4]]);
+  assert.deepEqual(s.gameField("paddle"), { game: "paddle" });
+  assert.deepEqual(s.gameField("chess"), {});
+  assert.equal(s.gameName("paddle"), "Paddle");
+  assert.equal(s.gameName(undefined), "Arena");
+  assert.equal(s.gameName("chess"), "chess");
+  s.setGames(null);
+  assert.deepEqual(s.games.map((g) => g.id), ["arena"]);
+  assert.equal(s.registry, false);
+});
+
+test("rooms carry their game; rooms without one are the arena's", () => {
+  const s = new LobbyState();
+  s.apply({ type: "rooms", rooms: [{ name: "p", players: 2, max_players: 4, phase: "playing", game: "paddle" }, { name: "a", players: 1, max_players: 8, phase: "waiting" }] });
+  assert.deepEqual(s.rooms.map((r) => [r.name, r.game]), [["p", "paddle"], ["a", "arena"]]);
 });

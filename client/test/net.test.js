@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { encode } from "@msgpack/msgpack";
-import { closeInfo, backoffMs, gameSocketUrl, FrameSocket } from "../static/client/js/net.js";
+import { closeInfo, backoffMs, gameSocketUrl, FrameSocket } from "../static/client/js/sdk/socket.js";
 
 test("close codes: which reconnect", () => {
   for (const code of [1000, 1009, 4001, 4003, 4004, 4008, 4010, 4011]) assert.equal(closeInfo(code).reconnect, false, String(code));

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { derive, movePlayer, configWithMap, DEFAULT_CONFIG } from "../static/client/js/physics.js";
+import { derive, movePlayer, configWithMap, DEFAULT_CONFIG } from "../static/client/js/games/arena/physics.js";
 
 const d = derive({ walls: [] });
 

@@ -1,16 +1,24 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { derive, movePlayer } from "../static/client/js/physics.js";
-import { Predictor } from "../static/client/js/prediction.js";
+import { derive, movePlayer, DEFAULT_CONFIG } from "../static/client/js/games/arena/physics.js";
+import { Predictor } from "../static/client/js/sdk/prediction.js";
+import arena from "../static/client/js/games/arena.js";
 
-const d = derive({ walls: [] });
+const config = { ...DEFAULT_CONFIG, walls: [] };
+const d = derive(config);
 
-function server(x, y) {
-  return { x, y, alive: true, boosted: false };
+function server(x, y, alive = true, canMove = true) {
+  return { x, y, vx: 0, vy: 0, alive, boosted: false, canMove };
 }
 
+function predictor() {
+  return new Predictor(arena, config);
+}
+
+const pos = (s) => ({ x: s.x, y: s.y, vx: s.vx, vy: s.vy });
+
 test("inputs move the own player at once, before any ack", () => {
-  const p = new Predictor(d);
+  const p = predictor();
   p.reconcile(server(400, 300), -1);
   p.applyInput({ seq: 0, mx: 1, my: 0 });
   assert.equal(p.state.x, 405);
@@ -18,7 +26,7 @@ test("inputs move the own player at once, before any ack", () => {
 });
 
 test("a server that agrees leaves the prediction untouched", () => {
-  const p = new Predictor(d);
+  const p = predictor();
   p.reconcile(server(400, 300), -1);
   let truth = { x: 400, y: 300, vx: 0, vy: 0 };
   const inputs = [];
@@ -37,7 +45,7 @@ test("a server that agrees leaves the prediction untouched", () => {
 });
 
 test("a correction restarts from the server position and replays unacked inputs", () => {
-  const p = new Predictor(d);
+  const p = predictor();
   p.reconcile(server(400, 300), -1);
   for (let seq = 0; seq < 4; seq++) p.applyInput({ seq, mx: 1, my: 0 });
   // Server says: after seq 1 the player is 10 units further up (e.g. pushed).
@@ -55,17 +63,17 @@ test("a correction restarts from the server position and replays unacked inputs"
 });
 
 test("dead players do not move; a respawn snaps without smoothing", () => {
-  const p = new Predictor(d);
-  p.reconcile({ x: 400, y: 300, alive: false, boosted: false }, -1);
+  const p = predictor();
+  p.reconcile(server(400, 300, false), -1);
   p.applyInput({ seq: 0, mx: 1, my: 0 });
   assert.equal(p.state.x, 400);
   p.reconcile(server(100, 100), 0);
-  assert.deepEqual(p.state, { x: 100, y: 100, vx: 0, vy: 0 });
+  assert.deepEqual(pos(p.state), { x: 100, y: 100, vx: 0, vy: 0 });
   assert.deepEqual(p.renderPosition({ mx: 0, my: 0 }, 0, 0), { x: 100, y: 100 });
 });
 
 test("the rendered position leans into the next step within the same frame", () => {
-  const p = new Predictor(d);
+  const p = predictor();
   p.reconcile(server(400, 300), -1);
   const still = p.renderPosition({ mx: 0, my: 0 }, 0.1, 16);
   const pressed = p.renderPosition({ mx: 1, my: 0 }, 0.1, 16);
@@ -74,8 +82,8 @@ test("the rendered position leans into the next step within the same frame", () 
 });
 
 test("the ended phase freezes movement like the engine", () => {
-  const p = new Predictor(d);
-  p.reconcile(server(400, 300), -1, false);
+  const p = predictor();
+  p.reconcile(server(400, 300, true, false), -1);
   p.applyInput({ seq: 0, mx: 1, my: 0 });
   assert.equal(p.state.x, 400);
 });

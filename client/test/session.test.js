@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { GameSession, SEQ_MARGIN, normAim } from "../static/client/js/session.js";
+import { GameSession, SEQ_MARGIN } from "../static/client/js/sdk/session.js";
+import arena, { normAim } from "../static/client/js/games/arena.js";
 
 const full = (tick, x, ack = -1, extra = {}) => ({
   t: "snap", tick, acks: { 7: ack }, full: true, phase: "waiting", phase_ends: 0,
@@ -10,7 +11,7 @@ const full = (tick, x, ack = -1, extra = {}) => ({
 });
 
 function joined(ack = -1) {
-  const s = new GameSession();
+  const s = new GameSession(arena);
   s.handleFrame({ t: "welcome", player_id: 7, room: "r", tick_rate: 20, snapshot_rate: 20, spectator: false }, 0);
   s.handleFrame(full(100, 400, ack), 10, 200);
   return s;
@@ -22,7 +23,8 @@ test("welcome then a full snapshot: the own player is predicted from the server 
   assert.deepEqual(s.me().x, 400);
   assert.ok(s.canSendInput());
   assert.equal(s.seq, SEQ_MARGIN); // -1 + 1 + margin
-  assert.deepEqual(s.predictor.state, { x: 400, y: 100, vx: 0, vy: 0 });
+  const { x, y, vx, vy } = s.predictor.state;
+  assert.deepEqual({ x, y, vx, vy }, { x: 400, y: 100, vx: 0, vy: 0 });
   assert.deepEqual(s.config.walls, []);
 });
 
@@ -33,7 +35,8 @@ test("a resumed player continues above the server's last seq", () => {
 
 test("input frames carry increasing seq and the tick being looked at", () => {
   const s = joined();
-  const a = s.nextInput({ mx: 2, my: -1, aim: 7, fire: 1 }, 98.6);
+  const keys = new Set(["KeyD", "ArrowRight", "KeyW", "Space"]);
+  const a = s.nextInput(arena.input({ keys, pointer: null, pointerDown: false, frameMs: 0 }, { aim: 7 }, s.predictor.state), 98.6);
   const b = s.nextInput({ mx: 0, my: 0, aim: 0, fire: false });
   assert.equal(b.seq, a.seq + 1);
   assert.deepEqual([a.t, a.mx, a.my, a.fire, a.tick], ["input", 1, -1, true, 98]);
@@ -44,7 +47,7 @@ test("input frames carry increasing seq and the tick being looked at", () => {
 });
 
 test("deltas apply to the last full snapshot; a delta without a base is skipped", () => {
-  const s = new GameSession();
+  const s = new GameSession(arena);
   s.handleFrame({ t: "welcome", player_id: 7, room: "r", tick_rate: 20, snapshot_rate: 20 }, 0);
   s.handleFrame({ t: "snap", tick: 5, acks: {}, full: false }, 1);
   assert.equal(s.full, null);
@@ -98,12 +101,13 @@ test("a deleted room chat line is dropped and reported once", () => {
 test("scoreboard order and phase timer", () => {
   const s = joined();
   s.handleFrame(full(200, 400, -1, { phase: "playing", phase_ends: 260 }), 20);
-  assert.deepEqual(s.scoreboard().map((p) => p.name), ["you", "me"]);
+  assert.deepEqual(s.scoreboard().rows.map((p) => p.name), ["you", "me"]);
+  assert.deepEqual(s.scoreboard().columns, ["Score", "Kills", "Deaths"]);
   assert.equal(s.phaseSecondsLeft(), 3);
 });
 
 test("spectators never send inputs", () => {
-  const s = new GameSession({ spectate: true });
+  const s = new GameSession(arena, { spectate: true });
   s.handleFrame({ t: "welcome", player_id: 7, room: "r", tick_rate: 20, snapshot_rate: 20, spectator: true }, 0);
   s.handleFrame(full(1, 400), 1);
   assert.equal(s.canSendInput(), false);

@@ -2,8 +2,10 @@
 
 The engine makes snapshots (full and delta, encoded to msgpack exactly as
 the server sends them) and movement traces; `client/tools/crosscheck.mjs`
-runs the client's `codec.js`, `physics.js` and `prediction.js` on them under
-node, and the results must match the engine's.
+runs the client's SDK (`sdk/schema.js`, `sdk/prediction.js`) with each game's
+plug-in (`games/arena.js` with `games/arena/physics.js`, `games/paddle.js`)
+on them under node, and the results must match the engine's. Both games:
+the arena and the paddle game.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 import pytest
 
 from engine import GameConfig, Match, codec
+from engine.paddle import CODEC as PADDLE_CODEC
+from engine.paddle import PaddleConfig, PaddleInput, PaddleMatch
 from engine.protocol import InputFrame
 from tests.servers import ROOT, require
 
@@ -94,7 +98,8 @@ def test_js_applies_engine_snapshots_exactly(seed: int) -> None:
     phases = {s["phase"] for s in states}
     assert {"waiting", "countdown", "playing", "ended"} <= phases  # the trace covers them all
     assert any(s["projectiles"] for s in states) and any(s["pickups"] for s in states)
-    got = run_js({"mode": "snapshots", "frames": [base64.b64encode(f).decode() for f in frames]})
+    got = run_js({"mode": "snapshots", "game": "arena",
+                  "frames": [base64.b64encode(f).decode() for f in frames]})
     assert len(got) == len(states)
     for i, (js, py) in enumerate(zip(got, states, strict=True)):
         assert js == as_json(py), f"state differs after frame {i}"
@@ -145,7 +150,8 @@ def test_js_prediction_tracks_the_engine_under_latency(latency: int) -> None:
     truth = []  # engine position after input i
     acks = []  # [client input index at arrival, ack, x, y]
     for i, inp in enumerate(inputs):
-        m.submit(1, InputFrame(seq=inp["seq"], mx=inp["mx"], my=inp["my"], aim=0.0, fire=False))
+        m.submit(1, InputFrame(seq=int(inp["seq"]), mx=inp["mx"], my=inp["my"], aim=0.0,
+                               fire=False))
         m.step()
         s = m.player_state(1)
         truth.append((s.x, s.y))
@@ -169,7 +175,7 @@ def test_js_prediction_tracks_the_engine_under_latency(latency: int) -> None:
 
 
 def test_js_defaults_match_game_config() -> None:
-    defaults = run_js({"mode": "defaults"})
+    defaults = run_js({"mode": "defaults", "game": "arena"})
     engine = as_json(GameConfig().to_dict())
     names = {f.name for f in fields(GameConfig)}
     for key, value in defaults.items():
@@ -179,3 +185,107 @@ def test_js_defaults_match_game_config() -> None:
 
 def test_script_exists() -> None:
     assert Path(SCRIPT).is_file()
+
+
+# -- the paddle game ---------------------------------------------------------------
+
+
+def busy_paddle_match(seed: int) -> tuple[list[bytes], list[dict[str, Any]]]:
+    """A lively paddle match (2-4 players joining, one leaving, every phase, serves,
+    hits and misses): frames encoded as the server sends them, and the engine's states."""
+    config = PaddleConfig(countdown_s=0.5, match_s=6.0, score_limit=3, ended_s=1.0,
+                          serve_delay_s=0.3)
+    m = PaddleMatch(config, seed)
+    rng = random.Random(seed)
+    seqs: dict[int, int] = {}
+    frames: list[bytes] = []
+    states: list[dict[str, Any]] = []
+    prev: dict[str, Any] | None = None
+    names = ["ann", "bob", "émile", "李"]
+    for tick in range(1500):
+        if tick in (0, 1, 200, 420):
+            pid = len(seqs) + 1 if tick < 420 else 4
+            m.add_player(pid, names[pid - 1])
+            seqs[pid] = 0
+        if tick == 700 and 2 in seqs:
+            m.remove_player(2)
+            del seqs[2]
+        for pid in list(seqs):
+            if rng.random() < 0.8:
+                m.submit(pid, PaddleInput(seq=seqs[pid], dir=rng.choice([-1, 0, 1])))
+                seqs[pid] += rng.choice([1, 1, 2])
+        m.step()
+        full = m.snapshot()
+        # Every other tick, as at 60 Hz ticks and 30 Hz snapshots; a full one now and then.
+        if tick % 2:
+            continue
+        if prev is None or tick % 194 == 0:
+            frames.append(PADDLE_CODEC.encode(full))
+        else:
+            frames.append(PADDLE_CODEC.encode(PADDLE_CODEC.diff(prev, full)))
+        states.append(full)
+        prev = full
+    return frames, states
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_js_applies_paddle_snapshots_exactly(seed: int) -> None:
+    frames, states = busy_paddle_match(seed)
+    phases = {s["phase"] for s in states}
+    assert {"waiting", "countdown", "playing", "ended"} <= phases  # the trace covers them all
+    assert any(s["balls"] for s in states)
+    assert any(p[2] > 0 for s in states for p in s["paddles"].values())  # points were scored
+    assert any(len(s["paddles"]) >= 3 for s in states)
+    got = run_js({"mode": "snapshots", "game": "paddle",
+                  "frames": [base64.b64encode(f).decode() for f in frames]})
+    assert len(got) == len(states)
+    for i, (js, py) in enumerate(zip(got, states, strict=True)):
+        assert js == as_json(py), f"paddle state differs after frame {i}"
+
+
+@pytest.mark.parametrize("latency", [0, 2, 5])
+def test_js_paddle_prediction_matches_the_engine(latency: int) -> None:
+    """Player 3 guards the top side (seats: left, right, top) and moves along x;
+    inputs reach the server `latency` ticks late and snapshots come back as late.
+    The paddle's rule is integer: after each reconciliation the prediction is
+    exactly where the engine puts the paddle once it has applied every input sent."""
+    config = PaddleConfig(min_players=4)  # three players: the match waits, paddles move
+    m = PaddleMatch(config, 4)
+    for pid, name in ((1, "a"), (2, "b"), (3, "c")):
+        m.add_player(pid, name)
+    start = m.snapshot()
+    assert start["paddles"][3][1] == 2  # top side
+    rng = random.Random(4)
+    inputs = []
+    direction = 1
+    for seq in range(500):
+        if rng.random() < 0.1:
+            direction = rng.choice([-1, 0, 1])
+        inputs.append({"seq": seq, "dir": direction})
+    truth = []
+    acks = []
+    for i, inp in enumerate(inputs):
+        m.submit(3, PaddleInput(seq=inp["seq"], dir=inp["dir"]))
+        m.step()
+        snap = m.snapshot()
+        truth.append(snap["paddles"][3][0])
+        arrival = i + 2 * latency
+        if arrival < len(inputs):
+            acks.append([arrival, snap["acks"][3], snap["paddles"][3][0]])
+    assert {1600, 14400} <= set(truth)  # the trace reaches both ends of the side
+    got = run_js({
+        "mode": "paddle_predict", "config": {}, "player": 3, "start": as_json(start),
+        "inputs": inputs, "acks": acks,
+    })
+    assert len(got) == len(acks)
+    for (arrival, _ack, _pos), js in zip(acks, got, strict=True):
+        assert js["pos"] == truth[arrival], (arrival, js)
+        assert js["pending"] == 2 * latency
+
+
+def test_js_paddle_defaults_match_paddle_config() -> None:
+    defaults = run_js({"mode": "defaults", "game": "paddle"})
+    engine = as_json(PaddleConfig().to_dict())
+    for key, value in defaults.items():
+        assert key in engine, key
+        assert value == engine[key], key

@@ -3,12 +3,16 @@
 Two browser contexts are two people: guest names, a room, movement seen by
 the other, room and lobby chat, a reload that resumes the same player,
 notifications on the bell, prediction under added latency, and the messages
-for rooms one cannot enter. Screenshots land in `test-artifacts/`.
+for rooms one cannot enter. The second game, paddle: picked in the lobby and
+played by two pages on the server, and played by two pages against the
+paddle engine behind faked sockets; the page's choice of game module.
+Screenshots land in `test-artifacts/`.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -329,3 +333,241 @@ def test_pages_reflow_at_200_percent_zoom(browser: Any, daphne_server: LiveServe
         page.screenshot(path=str(ARTIFACTS / f"zoom200{path.replace('/', '-')}.png"),
                         full_page=True)
     context.close()
+
+
+def test_two_people_play_paddle(browser: Any, daphne_server: LiveServer) -> None:
+    """The second game end to end: picked in the lobby, listed with its game, two
+    pages play it (the server names it in `welcome.game`; the page loads
+    games/paddle.js), a key press moves one paddle on the other page, and the
+    ball scores a point on both scoreboards. Quick play with the paddle game
+    picked lands in a paddle room. Needs the server with the games registry."""
+    ann = Person(browser, daphne_server, "paddle-ann")
+    ben = Person(browser, daphne_server, "paddle-ben")
+    ann.login("ann")
+    ben.login("ben")
+    # The picker lists the server's games; Ann creates a paddle room.
+    ann.page.wait_for_selector("#game-select option[value='paddle']", state="attached")
+    ann.page.select_option("#game-select", "paddle")
+    assert ann.page.input_value("#max-players") == "4"  # follows the game's seat limit
+    ann.page.fill("#room-name", "paddle-room")
+    ann.page.click("#create-form button[type=submit]")
+    ann.page.wait_for_url("**/play/paddle-room/")
+    ann.wait_in_game()
+    assert ann.arena("game") == "paddle"
+    assert ann.page.inner_text("#game-name") == "Paddle"
+    # Ben sees the room listed with its game and joins it.
+    # The row shows the game's name (from GET /api/games), not only its id.
+    row = ben.page.locator("#rooms-body tr", has_text="paddle-room")
+    row.locator("td", has_text=re.compile(r"^Paddle$")).wait_for()
+    ben.page.click("#rooms-body a[aria-label='Join paddle-room']")
+    ben.page.wait_for_url("**/play/paddle-room/")
+    ben.wait_in_game()
+    assert ben.arena("game") == "paddle"
+    ann_id = ann.arena("playerId")
+    ben_id = ben.arena("playerId")
+    ann.wait_arena(f"'{ben_id}' in a.others")
+    ben.wait_arena(f"'{ann_id}' in a.others")
+    # The scoreboard is the game's: side, score, misses.
+    ann.page.wait_for_selector("#scoreboard-head th:has-text('Misses')")
+    ann.page.wait_for_selector("#scoreboard-body tr:has-text('ben')")
+    ann.wait_arena("a.phase === 'playing'", timeout=20_000)
+    ben.wait_arena("a.phase === 'playing'", timeout=20_000)
+    ben.page.wait_for_timeout(400)  # the match start's paddle reset is on screen everywhere
+
+    # Ann guards the left side: S moves her paddle down, at once on her page
+    # (prediction) and ~100 ms later on Ben's (interpolation).
+    y0 = ben.arena(f"others['{ann_id}'].y")
+    own0 = ann.arena("own")
+    ann.page.keyboard.down("s")
+    moved = ann.page.evaluate(
+        "new Promise(r => requestAnimationFrame(() => r(window.__arena.own)))")
+    ann.page.wait_for_timeout(400)
+    ann.page.keyboard.up("s")
+    assert moved["y"] > own0["y"], (own0, moved)
+    ben.wait_arena(f"a.others['{ann_id}'].y - ({y0}) > 2000")
+    ann.wait_arena("Math.abs(a.own.y - a.ownServer.y) < 1", timeout=3_000)  # converged
+    ann.shot("game")
+
+    # Nobody defends the middle for long: a point is scored and both scoreboards show it.
+    scored = ("a.scoreboard.rows.some(r => r.cells[a.scoreboard.columns.indexOf('Score')] > 0)")
+    ann.wait_arena(scored, timeout=40_000)
+    ben.wait_arena(scored, timeout=5_000)
+    ben.page.wait_for_selector("#feed li:has-text('missed the ball')")
+    ben.shot("scored")
+
+    # Quick play with the paddle game picked lands in a paddle room.
+    cy = Person(browser, daphne_server, "paddle-cy")
+    cy.login("cy")
+    cy.page.wait_for_selector("#game-select option[value='paddle']", state="attached")
+    cy.page.select_option("#game-select", "paddle")
+    cy.page.click("#quick-play")
+    cy.page.wait_for_url("**/play/**")
+    cy.wait_in_game()
+    assert cy.arena("game") == "paddle"
+    cy.close()
+    ann.close()
+    ben.close()
+
+
+def test_play_page_loads_the_module_welcome_names(browser: Any, daphne_server: LiveServer) -> None:
+    """The game socket faked in the browser: a welcome naming a game this client
+    has no module for gives a clear message and no reconnect loop; a welcome
+    without `game` (a server before the registry) plays the arena."""
+    import msgpack  # type: ignore[import-untyped]
+
+    def fake_server(welcome: dict[str, Any], then: list[dict[str, Any]]) -> Any:
+        def handler(ws: Any) -> None:
+            ws.send(msgpack.packb(welcome, use_bin_type=True))
+            for frame in then:
+                ws.send(msgpack.packb(frame, use_bin_type=True))
+        return handler
+
+    person = Person(browser, daphne_server, "module-pick")
+    person.login("picker")
+    base = {"t": "welcome", "player_id": 1, "room": "fake", "tick_rate": 20,
+            "snapshot_rate": 20, "spectator": False, "server": "fake"}
+    opened: list[str] = []
+    chess = fake_server({**base, "game": "chess"}, [])
+
+    def unknown_game(ws: Any) -> None:
+        opened.append(ws.url)
+        chess(ws)
+
+    person.page.route_web_socket("**/ws/game/unknown-game/", unknown_game)
+    person.goto("/play/unknown-game/")
+    person.page.wait_for_function(
+        "document.getElementById('status').textContent.includes('cannot play the game \"chess\"')")
+    person.page.wait_for_timeout(1500)
+    assert len(opened) == 1  # no reconnect loop
+    assert person.arena("game") is None
+    person.shot("unknown-game")
+
+    snap = {"t": "snap", "tick": 5, "acks": {1: -1}, "full": True, "phase": "waiting",
+            "phase_ends": 0, "map": [1600, 1000, []],
+            "players": {1: [6400, 4000, 0, 100, 1, 0, 0, 0, "picker"]},
+            "projectiles": {}, "pickups": {}}
+    person.page.route_web_socket("**/ws/game/old-server/", fake_server(base, [snap]))
+    person.goto("/play/old-server/")
+    person.wait_arena("a.game === 'arena' && a.tick === 5 && a.own !== null")
+    assert person.arena("own") == {"x": 800, "y": 500}
+    person.close()
+
+
+class EngineSocket:
+    """The paddle engine behind faked game sockets, in this test process: each
+    page's /ws/game/ socket is routed here (Playwright's route_web_socket), its
+    inputs go to a real PaddleMatch and snapshots come back encoded by the
+    game's codec, full then deltas, as the runtime sends them. It checks the
+    client against the engine in Chromium without the server's games registry."""
+
+    def __init__(self, config: Any) -> None:
+        from engine.paddle import GAME
+
+        self.game = GAME
+        self.match = GAME.create(config, 7, False)
+        self.sockets: dict[int, Any] = {}
+        self.prev: dict[int, dict[str, Any] | None] = {}
+        self.inputs = 0
+
+    def route(self, person: Person, pid: int, name: str) -> None:
+        import msgpack  # type: ignore[import-untyped]
+
+        def handler(ws: Any) -> None:
+            if pid not in self.match.player_ids():
+                self.match.add_player(pid, name)
+            else:
+                self.match.reset_inputs(pid)
+            self.sockets[pid] = ws
+            self.prev[pid] = None
+            ws.on_message(lambda raw: self.receive(pid, ws, raw))
+            ws.send(msgpack.packb({
+                "t": "welcome", "player_id": pid, "room": "engine-room", "game": "paddle",
+                "tick_rate": 60, "snapshot_rate": 30, "spectator": False, "server": "test"},
+                use_bin_type=True))
+
+        person.page.route_web_socket("**/ws/game/engine-room/", handler)
+
+    def receive(self, pid: int, ws: Any, raw: Any) -> None:
+        import msgpack
+
+        from engine.paddle import PaddleInput
+        from engine.protocol import PingFrame
+
+        frame = self.game.parse_frame(raw if isinstance(raw, bytes) else raw.encode())
+        if isinstance(frame, PingFrame):
+            ws.send(msgpack.packb({"t": "pong", "id": frame.id}, use_bin_type=True))
+        elif isinstance(frame, PaddleInput):
+            self.match.submit(pid, frame)
+            self.inputs += 1
+
+    def pump(self, page: Any, ms: int) -> None:
+        """Run the match for about `ms` of wall time at 60 ticks a second."""
+        import time
+
+        import msgpack
+
+        codec = self.game.codec
+        end = time.monotonic() + ms / 1000
+        while time.monotonic() < end:
+            events = self.match.step()
+            for ws in self.sockets.values():
+                if events:
+                    ws.send(msgpack.packb({"t": "events", "tick": self.match.tick,
+                                           "events": [e.to_wire() for e in events]},
+                                          use_bin_type=True))
+            if self.match.tick % 2 == 0:
+                full = self.match.snapshot()
+                for pid, ws in self.sockets.items():
+                    prev = self.prev[pid]
+                    ws.send(codec.encode(full if prev is None else codec.diff(prev, full)))
+                    self.prev[pid] = full
+            page.wait_for_timeout(1000 / 60)
+
+    def until(self, person: Person, condition: str, seconds: float) -> None:
+        script = f"(() => {{ const a = window.__arena; return {condition}; }})()"
+        for _ in range(int(seconds * 10)):
+            if person.page.evaluate(script):
+                return
+            self.pump(person.page, 100)
+        raise AssertionError(f"{person.tag}: {condition} never held; {person.dump()}")
+
+
+def test_paddle_pages_against_the_engine(browser: Any, daphne_server: LiveServer) -> None:
+    """Two pages play the paddle engine through faked sockets: welcome.game loads
+    games/paddle.js, keys become `dir` inputs the engine accepts, one page's
+    paddle moves on the other page, a point and the end screen show on both."""
+    from engine.paddle import PaddleConfig
+
+    # The first serve comes late enough for the movement check; the first point ends it.
+    engine = EngineSocket(PaddleConfig(countdown_s=0.5, score_limit=1, serve_delay_s=2.0))
+    ann = Person(browser, daphne_server, "engine-ann")
+    ben = Person(browser, daphne_server, "engine-ben")
+    ann.login("ann")
+    ben.login("ben")
+    engine.route(ann, 1, "ann")
+    engine.route(ben, 2, "ben")
+    ann.goto("/play/engine-room/")
+    ben.goto("/play/engine-room/")
+    engine.until(ann, "a && a.game === 'paddle' && a.own !== null && '2' in a.others", 10)
+    engine.until(ben, "a && a.game === 'paddle' && a.own !== null && '1' in a.others", 10)
+    assert ann.page.inner_text("#game-name") == "Paddle"
+    assert "W / S" in ann.page.inner_text("#controls-list")
+    engine.until(ann, "a.phase === 'playing'", 10)
+    engine.pump(ann.page, 300)
+    y0 = ben.arena("others['1'].y")
+    ann.page.keyboard.down("ArrowDown")
+    engine.until(ben, f"a.others['1'].y - ({y0}) > 2000", 10)
+    ann.page.keyboard.up("ArrowDown")
+    assert engine.inputs > 20
+    engine.until(ann, "Math.abs(a.own.y - a.ownServer.y) < 1 && a.ack !== null && a.ack >= 0", 5)
+    ann.shot("moved")
+    # score_limit 1: the first miss ends the match; both pages show the end.
+    engine.until(ann, "a.phase === 'ended'", 30)
+    engine.until(ben, "a.phase === 'ended'", 2)
+    scored = "a.scoreboard.rows.some(r => r.cells[a.scoreboard.columns.indexOf('Score')] === 1)"
+    engine.until(ann, scored, 2)
+    engine.until(ben, scored, 2)
+    ann.page.wait_for_selector("#feed li:has-text('Winner:')")
+    ben.shot("ended")
+    ann.close()
+    ben.close()

@@ -1,13 +1,14 @@
 /**
- * The lobby page: guest name, online count, live room list, quick play,
- * room creation (with invite links for private rooms), lobby chat with
+ * The lobby page: guest name, online count, the game picker (from
+ * GET /api/games), live room list with each room's game, quick play and room
+ * creation for the picked game (with invite links for private rooms), lobby chat with
  * history, and the notifications bell. Live updates come over /ws/lobby/
  * (JSON text frames); everything from the network is rendered as text.
  */
 import { api, currentSession, guestLogin } from "./api.js";
 import { el, replace, clock, appendScrolled, say } from "./dom.js";
-import { backoffMs } from "./net.js";
-import { LobbyState, playUrl } from "./lobbystate.js";
+import { backoffMs } from "./sdk/socket.js";
+import { LobbyState, playUrl } from "./sdk/lobbystate.js";
 
 const $ = (id) => document.getElementById(id);
 const statusBox = $("status");
@@ -38,6 +39,7 @@ function renderRooms() {
       "tr",
       {},
       el("th", { scope: "row", text: r.name }),
+      el("td", { text: state.gameName(r.game) }),
       el("td", { text: `${r.players}/${r.max_players}` }),
       el("td", { text: PHASES[r.phase] || r.phase || "" }),
       el(
@@ -134,6 +136,38 @@ function connect() {
   };
 }
 
+/** The game select from state.games (names as text); keeps the current pick when it still exists. */
+function renderGames() {
+  const select = $("game-select");
+  const current = select.value;
+  replace(select, ...state.games.map((g) => el("option", { value: g.id, text: g.name })));
+  if (state.game(current)) select.value = current;
+  pickedGame();
+}
+
+/** The picked game; the max-players field follows its seat limit. */
+function pickedGame() {
+  const g = state.game($("game-select").value) || state.games[0];
+  const max = $("max-players");
+  max.max = String(g.max_players);
+  max.min = "1";
+  // A new pick starts from the page's default seat count, within the game's limit.
+  if (max.dataset.game !== g.id) max.value = String(Math.min(Number(max.defaultValue) || g.max_players, g.max_players));
+  else if (Number(max.value) > g.max_players) max.value = String(g.max_players);
+  max.dataset.game = g.id;
+  return g;
+}
+
+async function loadGames() {
+  try {
+    state.setGames(await api("GET", "/api/games"));
+  } catch {
+    state.setGames(null); // an older server without the registry: the arena only
+  }
+  renderGames();
+  renderRooms();
+}
+
 async function refresh() {
   const tasks = [
     api("GET", "/api/rooms").then((d) => {
@@ -166,7 +200,7 @@ chatForm.addEventListener("submit", (ev) => {
 
 $("quick-play").addEventListener("click", async () => {
   try {
-    const d = await api("POST", "/api/matchmake", {});
+    const d = await api("POST", "/api/matchmake", state.gameField(pickedGame().id));
     location.assign(playUrl(typeof d.room === "string" ? d.room : d.room.name));
   } catch (err) {
     say(statusBox, `Quick play failed: ${err.message}`, "error");
@@ -178,7 +212,7 @@ $("create-form").addEventListener("submit", async (ev) => {
   const isPrivate = $("private").checked;
   const max = Number($("max-players").value);
   const name = $("room-name").value.trim();
-  const body = { private: isPrivate, max_players: max };
+  const body = { private: isPrivate, max_players: max, ...state.gameField(pickedGame().id) };
   if (name) body.name = name;
   let d;
   try {
@@ -212,6 +246,8 @@ $("invite-copy").addEventListener("click", async () => {
     say(statusBox, "Select the link and copy it (Ctrl+C).", "info");
   }
 });
+
+$("game-select").addEventListener("change", () => pickedGame());
 
 bell.addEventListener("click", () => {
   const open = panel.hidden;
@@ -279,6 +315,7 @@ function enter() {
       return socket !== null && socket.readyState === WebSocket.OPEN;
     },
   });
+  loadGames();
   connect();
 }
 

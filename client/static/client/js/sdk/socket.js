@@ -1,9 +1,9 @@
 /**
- * The game socket: msgpack binary frames, an optional artificial lag for
+ * The game socket (SDK): msgpack binary frames, an optional artificial lag for
  * tests (?lag=ms delays every send and every receive by that much), and
  * the reconnect policy for close codes.
  */
-import { decodeFrame, encodeFrame } from "./codec.js";
+import { decodeFrame, encodeFrame } from "./frames.js";
 
 /** What each close code means for the player, and whether to reconnect. */
 export const CLOSE_CODES = Object.freeze({

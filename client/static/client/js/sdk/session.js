@@ -1,13 +1,14 @@
 /**
- * One game connection's logic, without DOM or sockets (testable in node).
+ * One game connection's state machine (SDK), without DOM or sockets
+ * (testable in node), generic over a game plug-in (sdk/plugin.js).
  *
  * Feed it decoded server frames with handleFrame(); it keeps the full
- * snapshot (applying deltas exactly like engine.codec.apply), the
- * interpolation buffer, the own player's prediction, ping and rate stats.
- * nextInput() builds the input frame to send each tick interval.
+ * snapshot (deltas applied with the game's schema, exactly like the engine's
+ * codec), the interpolation buffer, the own player's prediction, chat, events,
+ * errors, ping and rate stats. nextInput(fields) builds the input frame to
+ * send each tick interval and predicts it.
  */
-import { applySnapshot, playerView, P_X, P_Y } from "./codec.js";
-import { derive, configWithMap, DEFAULT_CONFIG } from "./physics.js";
+import { applyDelta } from "./schema.js";
 import { Predictor } from "./prediction.js";
 import { InterpolationBuffer } from "./interpolation.js";
 
@@ -15,15 +16,27 @@ import { InterpolationBuffer } from "./interpolation.js";
 export const SEQ_MARGIN = 64;
 const MAX_CHAT = 100;
 
+/** The game's apply: its own applySnapshot, or the SDK's schema apply. */
+export function snapshotApplier(game) {
+  if (typeof game.applySnapshot === "function") return (frame, prev) => game.applySnapshot(frame, prev);
+  if (game.schema) return (frame, prev) => applyDelta(game.schema, frame, prev);
+  throw new Error(`game ${game.id}: needs a schema or applySnapshot`);
+}
+
 export class GameSession {
-  constructor({ spectate = false, delayMs = 100 } = {}) {
+  /** @param {import("./plugin.js").GamePlugin} game */
+  constructor(game, { spectate = false, delayMs = 100 } = {}) {
+    this.game = game;
+    this.apply = snapshotApplier(game);
     this.spectate = spectate;
-    this.config = { ...DEFAULT_CONFIG };
-    this.derived = derive(this.config);
-    this.predictor = new Predictor(this.derived);
+    this.config = { ...(game.defaults || {}) };
+    this.config.tick_rate ??= 20;
+    this.config.snapshot_rate ??= this.config.tick_rate;
+    this.predictor = new Predictor(game, this.config);
     this.interp = new InterpolationBuffer({ tickRate: this.config.tick_rate, delayMs });
     this.playerId = null;
     this.room = null;
+    this.gameId = game.id;
     this.full = null; // the latest full snapshot (deltas applied)
     this.seq = 0;
     this.seqSynced = false;
@@ -51,7 +64,7 @@ export class GameSession {
     this.predictor.pending = [];
   }
 
-  /** Handle one decoded server frame received at nowMs (with its encoded size). */
+  /** Handle one decoded server frame received at nowMs (with its encoded size); returns its type. */
   handleFrame(frame, nowMs, bytes = 0) {
     switch (frame.t) {
       case "welcome":
@@ -106,18 +119,19 @@ export class GameSession {
   onWelcome(frame) {
     this.playerId = frame.player_id;
     this.room = frame.room;
+    if (typeof frame.game === "string") this.gameId = frame.game;
     if (frame.spectator) this.spectate = true;
-    const extra = frame.config && typeof frame.config === "object" ? frame.config : {};
-    this.config = { ...this.config, ...extra };
-    if (frame.tick_rate) this.config.tick_rate = frame.tick_rate;
-    if (frame.snapshot_rate) this.config.snapshot_rate = frame.snapshot_rate;
-    this.rederive();
+    const extra = frame.config && typeof frame.config === "object" && !Array.isArray(frame.config) ? frame.config : {};
+    const config = { ...this.config, ...extra };
+    if (frame.tick_rate > 0) config.tick_rate = frame.tick_rate;
+    if (frame.snapshot_rate > 0) config.snapshot_rate = frame.snapshot_rate;
+    this.setConfig(config);
     this.interp.setTickRate(this.config.tick_rate);
   }
 
-  rederive() {
-    this.derived = derive(this.config);
-    this.predictor.setDerived(this.derived);
+  setConfig(config) {
+    this.config = config;
+    this.predictor.setConfig(config);
   }
 
   onSnap(frame, nowMs, bytes) {
@@ -127,16 +141,15 @@ export class GameSession {
     }
     let next;
     try {
-      next = applySnapshot(frame, this.full);
+      next = this.apply(frame, this.full);
     } catch (err) {
       this.deltaFailures++;
       this.needFull = true;
       return;
     }
-    if (frame.full) this.needFull = false;
-    if (frame.full && frame.map) {
-      this.config = configWithMap(this.config, frame.map);
-      this.rederive();
+    if (frame.full) {
+      this.needFull = false;
+      if (this.game.configFromSnapshot) this.setConfig(this.game.configFromSnapshot(this.config, next));
     }
     this.full = next;
     this.lastTick = next.tick;
@@ -148,26 +161,30 @@ export class GameSession {
     this.reconcile();
   }
 
+  /** acks[me] of the newest state (-1: none yet, null: not in it). */
+  ack() {
+    if (this.full === null || this.playerId === null) return null;
+    const raw = this.full.acks ? this.full.acks[this.playerId] : undefined;
+    return typeof raw === "number" ? raw : null;
+  }
+
   reconcile() {
     const me = this.me();
     if (this.spectate || me === null) return;
-    const ackRaw = this.full.acks ? this.full.acks[this.playerId] : undefined;
-    const ack = typeof ackRaw === "number" ? ackRaw : -1;
+    const ack = this.ack() ?? -1;
     if (!this.seqSynced) {
       // A resumed player (reload, reconnect) keeps the server's last seq:
       // continue above it so the engine accepts our inputs.
       this.seq = Math.max(this.seq, ack + 1 + SEQ_MARGIN);
       this.seqSynced = true;
     }
-    const canMove = this.full.phase !== "ended";
-    this.predictor.reconcile({ x: me.x, y: me.y, alive: me.alive, boosted: me.boost }, ack, canMove);
+    this.predictor.reconcile(me, ack);
   }
 
-  /** The own player as the server last saw it (playerView) or null. */
+  /** The own player as the newest snapshot has it (game.ownState), or null. */
   me() {
     if (this.full === null || this.playerId === null) return null;
-    const arr = this.full.players ? this.full.players[this.playerId] : undefined;
-    return arr ? playerView(this.playerId, arr) : null;
+    return this.game.ownState(this.full, this.playerId, this.config) ?? null;
   }
 
   /** True once inputs may be sent: a player (not spectator) with a snapshot. */
@@ -175,15 +192,18 @@ export class GameSession {
     return !this.spectate && this.seqSynced && this.me() !== null;
   }
 
-  /** Build (and predict) the next input frame from the current intent. */
-  nextInput({ mx, my, aim, fire }, renderTick = null) {
-    const frame = { t: "input", seq: this.seq++, mx: clamp(mx, -1, 1), my: clamp(my, -1, 1), aim: normAim(aim), fire: Boolean(fire) };
-    if (this.lastTick !== null) {
-      // The tick this player was seeing: others are drawn at the render tick.
+  /**
+   * The next input frame from the game's input fields (game.input), predicted at
+   * once. Games with `lagCompensation` also send `tick`: the tick the player was
+   * looking at (the render tick, clamped to the newest snapshot).
+   */
+  nextInput(fields, renderTick = null) {
+    const frame = { t: "input", seq: this.seq++, ...fields };
+    if (this.game.lagCompensation && this.lastTick !== null) {
       const seen = renderTick === null ? this.lastTick : Math.floor(renderTick);
       frame.tick = Math.max(0, Math.min(this.lastTick, seen));
     }
-    this.predictor.applyInput({ seq: frame.seq, mx: frame.mx, my: frame.my, aim: frame.aim, fire: frame.fire });
+    this.predictor.applyInput({ seq: frame.seq, ...fields });
     return frame;
   }
 
@@ -215,12 +235,10 @@ export class GameSession {
     return sum;
   }
 
-  /** Scoreboard rows sorted like the engine's results: score desc, deaths asc, id asc. */
+  /** The game's scoreboard of the newest state: {columns: [..], rows: [{id, name, cells: [..]}]}. */
   scoreboard() {
-    if (this.full === null) return [];
-    return Object.entries(this.full.players || {})
-      .map(([id, arr]) => playerView(id, arr))
-      .sort((a, b) => b.score - a.score || a.deaths - b.deaths || a.id - b.id);
+    if (this.full === null || !this.game.scoreboard) return { columns: [], rows: [] };
+    return this.game.scoreboard(this.full, this.config);
   }
 
   /** Seconds left in the current phase (null when open-ended). */
@@ -229,22 +247,10 @@ export class GameSession {
     return Math.max(0, (this.full.phase_ends - this.full.tick) / this.config.tick_rate);
   }
 
-  /** Server position of a player in world units (for tests and debugging). */
+  /** Server position {x, y} of a player (for tests and debugging), or null. */
   serverPosition(id) {
-    const arr = this.full && this.full.players ? this.full.players[id] : undefined;
-    return arr ? { x: arr[P_X] / 8, y: arr[P_Y] / 8 } : null;
+    if (this.full === null) return null;
+    const own = this.game.ownState(this.full, id, this.config);
+    return own ? this.game.ownPosition(own) : null;
   }
-}
-
-function clamp(v, lo, hi) {
-  const n = Number(v);
-  if (!Number.isFinite(n)) return 0;
-  return Math.min(hi, Math.max(lo, n));
-}
-
-/** Radians into [-pi, pi] (the engine accepts [-2pi, 2pi]). */
-export function normAim(a) {
-  const n = Number(a);
-  if (!Number.isFinite(n)) return 0;
-  return Math.atan2(Math.sin(n), Math.cos(n));
 }

@@ -1,13 +1,15 @@
 /**
- * Interpolation of the other entities, drawn ~100 ms in the past.
+ * Interpolation (SDK): other entities are drawn ~100 ms in the past.
  *
- * Snapshots are kept with their tick. A local estimate of the server's tick
- * clock (arrival time minus tick * tick interval, smoothed) turns "now" into a
- * render tick `delay` ms behind the newest information, and each other
- * player is drawn between the two snapshots around that tick. No
- * extrapolation: past the newest snapshot the newest position holds.
+ * Full states (deltas applied) are kept with their tick. A local estimate of
+ * the server's tick clock (arrival time minus tick * tick interval; early
+ * packets pull it in fast, late ones move it slowly, a jump over 250 ms
+ * resets it) turns "now" into a render tick `delay` ms behind the newest
+ * information. `bracket(tick)` gives the two states around it and the
+ * fraction between them; the game plug-in's `interpolate` builds what it
+ * draws from that pair (`entitiesBetween` does the usual per-entity part).
+ * No extrapolation past the newest state unless the game does its own.
  */
-import { P_X, P_Y, P_AIM, AIM_STEPS, unqPos, unqAim, playerView } from "./codec.js";
 
 export class InterpolationBuffer {
   constructor({ tickRate = 20, delayMs = 100, capacity = 32 } = {}) {
@@ -28,7 +30,7 @@ export class InterpolationBuffer {
     this.offset = null;
   }
 
-  /** Add a full snapshot (after the delta was applied) that arrived at nowMs. */
+  /** Add a full state (after the delta was applied) that arrived at nowMs. */
   push(snap, nowMs) {
     const tick = snap.tick;
     const sample = nowMs - tick * this.tickMs;
@@ -60,12 +62,14 @@ export class InterpolationBuffer {
   }
 
   /**
-   * Players at `tick`: {id: playerView + interpolated x, y, aim}.
-   * Players that appear only in the later snapshot are shown from it.
+   * The states around `tick`: {a, b, t} with a.tick <= tick <= b.tick and t in
+   * [0, 1] the fraction from a to b (before the oldest: a = b = oldest; past
+   * the newest: a = b = newest, t = 1), plus `tick` and the `newest` state;
+   * null while the buffer is empty.
    */
-  playersAt(tick) {
+  bracket(tick) {
     const n = this.snaps.length;
-    if (n === 0) return {};
+    if (n === 0) return null;
     let a = this.snaps[0];
     let b = this.snaps[0];
     if (tick >= this.snaps[n - 1].tick) {
@@ -81,33 +85,38 @@ export class InterpolationBuffer {
     }
     const span = b.tick - a.tick;
     const t = span > 0 ? Math.min(1, Math.max(0, (tick - a.tick) / span)) : 1;
-    const out = {};
-    for (const [id, pb] of Object.entries(b.snap.players || {})) {
-      const view = playerView(id, pb);
-      const pa = a.snap.players ? a.snap.players[id] : undefined;
-      if (pa && t < 1) {
-        // A jump of more than 64 units in one interval is a respawn: no sliding.
-        const far = Math.abs(pb[P_X] - pa[P_X]) > 64 * 8 || Math.abs(pb[P_Y] - pa[P_Y]) > 64 * 8;
-        if (!far) {
-          view.x = unqPos(lerp(pa[P_X], pb[P_X], t));
-          view.y = unqPos(lerp(pa[P_Y], pb[P_Y], t));
-          view.aim = unqAim(lerpAngle(pa[P_AIM], pb[P_AIM], t));
-        }
-      }
-      out[id] = view;
-    }
-    return out;
+    return { a: a.snap, b: b.snap, t, tick, newest: this.snaps[n - 1].snap };
   }
+}
+
+/**
+ * Per-entity interpolation of one collection between the states of a
+ * bracket: for every entity of the later state, `view(id, arr)` builds what is
+ * drawn and, when the earlier state has it too and t < 1, `mix(view, prevArr,
+ * arr, t)` moves it in between (and may decline, e.g. for a teleport).
+ * Entities that appear only in the later state are shown from it.
+ */
+export function entitiesBetween(pair, name, view, mix) {
+  const out = {};
+  if (!pair) return out;
+  const prev = pair.a[name] || {};
+  for (const [id, arr] of Object.entries(pair.b[name] || {})) {
+    const v = view(id, arr);
+    const old = prev[id];
+    if (old && pair.t < 1 && mix) mix(v, old, arr, pair.t);
+    out[id] = v;
+  }
+  return out;
 }
 
 export function lerp(a, b, t) {
   return a + (b - a) * t;
 }
 
-/** Interpolate wire angles (1/256 turn) the short way round. */
-export function lerpAngle(a, b, t) {
-  let d = (b - a) % AIM_STEPS;
-  if (d > AIM_STEPS / 2) d -= AIM_STEPS;
-  if (d < -AIM_STEPS / 2) d += AIM_STEPS;
-  return (((a + d * t) % AIM_STEPS) + AIM_STEPS) % AIM_STEPS;
+/** Interpolate angles in steps of 1/`steps` turn the short way round (result in [0, steps)). */
+export function lerpAngle(a, b, t, steps = 256) {
+  let d = (b - a) % steps;
+  if (d > steps / 2) d -= steps;
+  if (d < -steps / 2) d += steps;
+  return (((a + d * t) % steps) + steps) % steps;
 }

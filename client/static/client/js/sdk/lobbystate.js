@@ -1,7 +1,13 @@
 /**
- * The lobby's data, without DOM: rooms, chat, notifications, presence.
- * apply(frame) takes one /ws/lobby/ frame and says what changed.
+ * The lobby's data (SDK), without DOM: games, rooms, chat, notifications,
+ * presence. apply(frame) takes one /ws/lobby/ frame and says what changed.
  */
+
+/** Rooms and servers that name no game are the arena's (servers before the games registry). */
+export const DEFAULT_GAME = "arena";
+const FALLBACK_GAMES = Object.freeze([
+  Object.freeze({ id: "arena", name: "Arena", min_players: 1, max_players: 20 }),
+]);
 
 /** /play/<room>/ with ?spectate=1 / ?invite=<code> as asked. */
 export function playUrl(room, { spectate = false, invite = null } = {}) {
@@ -16,6 +22,8 @@ const MAX_CHAT = 200;
 
 export class LobbyState {
   constructor() {
+    this.games = FALLBACK_GAMES.slice();
+    this.registry = false;
     this.rooms = [];
     this.chat = [];
     this.notifications = [];
@@ -23,10 +31,47 @@ export class LobbyState {
     this.online = null;
   }
 
+  /**
+   * From GET /api/games: {games: [{id, name, tick_rate, snapshot_rate, min_players, max_players}]}.
+   * Entries without a string id are dropped; an empty or unreadable answer keeps the arena alone.
+   */
+  setGames(answer) {
+    const list = answer && Array.isArray(answer.games) ? answer.games : [];
+    const games = list
+      .filter((g) => g && typeof g.id === "string" && g.id)
+      .map((g) => ({
+        id: g.id,
+        name: typeof g.name === "string" && g.name ? g.name : g.id,
+        min_players: Number.isInteger(g.min_players) ? g.min_players : 1,
+        max_players: Number.isInteger(g.max_players) ? g.max_players : 20,
+      }));
+    this.games = games.length ? games : FALLBACK_GAMES.slice();
+    // Only a server with the games registry is told which game to use (older ones refuse the field).
+    this.registry = games.length > 0;
+    return this.games;
+  }
+
+  /** The `game` field for POST /api/rooms and /api/matchmake: {game: id}, or {} for a server without games. */
+  gameField(id) {
+    return this.registry && this.game(id) ? { game: id } : {};
+  }
+
+  /** The game entry of an id (the default game for none), or null if unknown. */
+  game(id) {
+    const want = id === undefined || id === null ? DEFAULT_GAME : id;
+    return this.games.find((g) => g.id === want) || null;
+  }
+
+  /** A room's game as shown: its name, or its id when this lobby does not know it. */
+  gameName(id) {
+    const g = this.game(id);
+    return g ? g.name : String(id);
+  }
+
   setRooms(rooms) {
     this.rooms = (Array.isArray(rooms) ? rooms : [])
       .filter((r) => r && typeof r.name === "string")
-      .slice()
+      .map((r) => (typeof r.game === "string" ? r : { ...r, game: DEFAULT_GAME }))
       .sort((a, b) => (a.phase === "ended") - (b.phase === "ended") || b.players - a.players || a.name.localeCompare(b.name));
   }
 
