@@ -262,10 +262,11 @@ def chat_send(text: str) -> bytes:
 
 def welcome(
     player_id: int, room: str, tick_rate: int, snapshot_rate: int, spectator: bool,
-    server: str = "",
+    server: str = "", game: str = "arena",
 ) -> bytes:
     """``{"t": "welcome", "player_id", "room", "tick_rate", "snapshot_rate", "spectator",
-    "server"}``; ``server`` names the process serving the socket (for operators)."""
+    "server", "game"}``; ``server`` names the process serving the socket (for operators),
+    ``game`` the id of the room's game (its rates are the game's, per room)."""
     return encode(
         {
             "t": "welcome",
@@ -275,6 +276,7 @@ def welcome(
             "snapshot_rate": snapshot_rate,
             "spectator": spectator,
             "server": server,
+            "game": game,
         }
     )
 
