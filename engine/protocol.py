@@ -130,8 +130,9 @@ def _default_input_model() -> type[InputBase]:
 
 def __getattr__(name: str) -> Any:
     # The arena's input model and builder lived here before games were
-    # pluggable; existing importers (`protocol.InputFrame`, `protocol.input_frame`)
-    # keep working until the runtime asks its game's definition instead.
+    # pluggable. The runtime asks its room's game definition instead; the
+    # load-test reference server (load_tests/reference_server.py) still uses
+    # `protocol.InputFrame`, so these names resolve until it does not.
     if name in ("InputFrame", "input_frame", "AIM_LIMIT"):
         from engine.arena import inputs
 

@@ -406,7 +406,8 @@ class RoomEngine:
                 self._background.spawn(self._on_event("phase", event.data))
             elif event.kind == "match_end":
                 played = event.tick - (self._playing_since_tick or event.tick)
-                data = {**event.data, "duration_s": played / self.settings.tick_rate}
+                data = {**event.data, "duration_s": played / self.settings.tick_rate,
+                        "game": self.game_id}
                 self._background.spawn(self._on_event("match_end", data))
 
     def _require_running(self) -> None:

@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from engine import GameConfig, Match, codec
-from engine.protocol import InputFrame
+from engine.arena import GameConfig, InputFrame, Match, codec
 from tests.servers import ROOT, require
 
 CLIENT = ROOT / "client"
