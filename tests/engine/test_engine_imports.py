@@ -99,7 +99,7 @@ def test_public_api_reexported() -> None:
 
 def test_names_the_load_tests_use_today_still_resolve() -> None:
     # load_tests/ still uses these until it reaches games through engine.registry
-    # (docs/games.md "What the runtime calls").
+    # (docs/games.md "Hosting a game").
     from engine import arena, protocol
     from engine.protocol import InputFrame
 
