@@ -130,8 +130,9 @@ def _default_input_model() -> type[InputBase]:
 
 def __getattr__(name: str) -> Any:
     # The arena's input model and builder lived here before games were
-    # pluggable; existing importers (`protocol.InputFrame`, `protocol.input_frame`)
-    # keep working until the runtime asks its game's definition instead.
+    # pluggable. The runtime asks its room's game definition instead; the
+    # load-test reference server (load_tests/reference_server.py) still uses
+    # `protocol.InputFrame`, so these names resolve until it does not.
     if name in ("InputFrame", "input_frame", "AIM_LIMIT"):
         from engine.arena import inputs
 
@@ -262,10 +263,11 @@ def chat_send(text: str) -> bytes:
 
 def welcome(
     player_id: int, room: str, tick_rate: int, snapshot_rate: int, spectator: bool,
-    server: str = "",
+    server: str = "", game: str = "arena",
 ) -> bytes:
     """``{"t": "welcome", "player_id", "room", "tick_rate", "snapshot_rate", "spectator",
-    "server"}``; ``server`` names the process serving the socket (for operators)."""
+    "server", "game"}``; ``server`` names the process serving the socket (for operators),
+    ``game`` the id of the room's game (its rates are the game's, per room)."""
     return encode(
         {
             "t": "welcome",
@@ -275,6 +277,7 @@ def welcome(
             "snapshot_rate": snapshot_rate,
             "spectator": spectator,
             "server": server,
+            "game": game,
         }
     )
 

@@ -81,6 +81,27 @@ class ServerConfig(BaseSettings):
     seat_reservation_seconds: float = Field(default=30.0, gt=0, le=3_600)
     """How long a matchmaking seat waits for the player's socket to claim it."""
 
+    # The games this server offers (lobby/games.py, docs/games.md): dotted paths,
+    # comma-separated, the first being the default game.
+    games: str = "engine.arena,engine.paddle"
+    """Dotted paths of game definitions (a module with `GAME`, or the definition itself)."""
+
+    @field_validator("games")
+    @classmethod
+    def _games_are_dotted_paths(cls, value: str) -> str:
+        paths = [p.strip() for p in value.split(",") if p.strip()]
+        if not paths:
+            raise ValueError("must name at least one game (a dotted path like engine.arena)")
+        for path in paths:
+            if not all(part.isidentifier() for part in path.split(".")):
+                raise ValueError(f"{path!r} is not a dotted path like engine.arena")
+        return value
+
+    @property
+    def game_paths(self) -> list[str]:
+        """GAMES as a list of dotted paths, in order."""
+        return [p.strip() for p in self.games.split(",") if p.strip()]
+
     # Sessions and tokens.
     token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=365 * 24 * 3600)
 

@@ -19,7 +19,10 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from engine import EngineError, FrameError, protocol
+from engine import protocol
+from engine.errors import EngineError, FrameError
+from engine.game import AnyGame
+from engine.protocol import InputBase, PingFrame
 from gameserver import metrics
 from gameserver.connection import Connection
 from gameserver.manager import Draining, RoomManager, TooManyRooms, get_manager
@@ -29,6 +32,7 @@ from gameserver.net.limits import TokenBucket
 from gameserver.net.tasks import TaskGroup
 from gameserver.ownership import RedisError
 from gameserver.room import RoomStateError
+from lobby import games
 from lobby.auth import is_authenticated, query_param
 
 logger = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ class GameConsumer(AsyncWebsocketConsumer):
     fast_inbound = True
 
     room: str
+    game: AnyGame
     conn: Connection | None = None
     fast: FastSocket | None = None
     manager: RoomManager
@@ -107,15 +112,27 @@ class GameConsumer(AsyncWebsocketConsumer):
         from lobby import rooms as lobby_rooms
 
         invite = query_param(self.scope, "invite")
+        # `?game=<id>`: the game of a room this socket opens; an open room of
+        # another game refuses it (`wrong_game`). Absent: the room's own game.
+        wanted = query_param(self.scope, "game") or None
         try:
             if self.spectator:
-                await lobby_rooms.acheck_view(self.room, user, invite)
+                row = await lobby_rooms.acheck_view(self.room, user, invite)
+                if wanted is not None and row.game != lobby_rooms.game_id(wanted):
+                    raise lobby_rooms.RoomError(
+                        "wrong_game", f"room {self.room!r} runs the game {row.game!r}")
             else:
-                await lobby_rooms.aopen_room(self.room)
+                row = await lobby_rooms.aopen_room(self.room, wanted)
                 await lobby_rooms.aclaim_seat(self.room, user, invite)
+            self.game = games.get(row.game)
         except lobby_rooms.RoomError as exc:
             await self._refuse(CloseCode.FORBIDDEN, exc.code, str(exc))
             return
+        except EngineError as exc:  # the row names a game this process does not offer
+            await self._refuse(CloseCode.FORBIDDEN, exc.code, exc.message)
+            return
+        game_id = self.game.info.id
+        self._input_model = self.game.input_model
         self.conn = Connection(
             self.base_send, self.user_id, self.user_name, self.spectator,
             self.config.outbound_buffer_bytes, on_drop=self._dropped, fast=self.fast,
@@ -127,9 +144,10 @@ class GameConsumer(AsyncWebsocketConsumer):
                 # gives back its share of the seat.
                 await old.close(CloseCode.REPLACED)
         # Welcome first: the hub's first frame for this socket is its full snapshot.
+        tick_rate, snapshot_rate = games.rates(game_id)
         await self.send(bytes_data=protocol.welcome(
-            self.user_id, self.room, self.config.tick_rate, self.config.snapshot_rate,
-            self.spectator, SERVER_ID,
+            self.user_id, self.room, tick_rate, snapshot_rate, self.spectator, SERVER_ID,
+            game=game_id,
         ))
         try:
             resumed = await self._enter()
@@ -155,7 +173,7 @@ class GameConsumer(AsyncWebsocketConsumer):
     async def _enter(self) -> bool:
         """Take the seat (or the spectator's place) in the room; True if resuming."""
         assert self.conn is not None
-        return await self.manager.enter(self.room, self.conn)
+        return await self.manager.enter(self.room, self.conn, self.game.info.id)
 
     async def _exit(self) -> None:
         assert self.conn is not None
@@ -202,18 +220,18 @@ class GameConsumer(AsyncWebsocketConsumer):
             self._reject("bad_frame", "frames must be binary msgpack")
             return
         try:
-            frame = protocol.parse_client_frame(bytes_data)
+            frame = protocol.parse_client_frame(bytes_data, self._input_model)
         except FrameError as exc:
             self._reject(exc.code, exc.message)
             return
-        if isinstance(frame, protocol.InputFrame):
+        if isinstance(frame, InputBase):
             if self.spectator:
                 self._reject("spectator", "spectators cannot play")
             elif not self.manager.submit(self.room, self.user_id, frame):
                 self._reject("stale_seq", f"seq {frame.seq} is not above the last one sent")
             else:
                 INPUTS_ACCEPTED.inc()
-        elif isinstance(frame, protocol.PingFrame):
+        elif isinstance(frame, PingFrame):
             self._reply(protocol.pong(frame.id))
         else:
             self._spawn(self._chat(frame.text))

@@ -24,8 +24,10 @@ from gameserver.net.daphne import websocket_frame
 class RoomHub:
     """Local sockets of one room and the fan-out of its frames."""
 
-    def __init__(self, room: str, request_full: Callable[[], None]) -> None:
+    def __init__(self, room: str, request_full: Callable[[], None], game: str = "") -> None:
         self.room = room
+        self.game = game
+        """The id of the room's game (the lobby's row), for a take-over without a checkpoint."""
         self._request_full = request_full
         self.active: list[Connection] = []
         self.joining: list[Connection] = []

@@ -41,7 +41,7 @@ from pydantic import (
     ValidationError,
 )
 
-from engine.protocol import AIM_LIMIT, MAX_SEQ, ROOM_NAME_PATTERN
+from engine.protocol import MAX_SEQ, ROOM_NAME_PATTERN
 
 MAX_SNAPSHOT_BYTES: Final = 1024 * 1024
 """A snapshot's encoded delta, full state or events frame (200 players fit in far less)."""
@@ -88,17 +88,29 @@ class Leave(_Message):
     origin: Channel
 
 
+MAX_INPUT_FIELDS: Final = 32
+"""Fields of a forwarded input row (a game's input model is flat and small)."""
+MAX_INPUT_STR: Final = 256
+"""Characters of one string field of a forwarded input row."""
+InputValue = (
+    Annotated[int, Field(ge=-MAX_SEQ, lt=MAX_SEQ)]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | bool
+    | Annotated[str, StringConstraints(max_length=MAX_INPUT_STR)]
+    | None
+)
+"""One field of an input row: a primitive (the game's model validates it again)."""
+
+
 class Input(_Message):
-    """A player's validated input (engine.protocol.InputFrame's fields and bounds)."""
+    """A player's validated input, as its game's row (`InputBase.to_row()`: the
+    model's fields in declaration order, `seq` first). Game-agnostic and bounded
+    here; the room's owner rebuilds it with `input_model.from_row`, validating it
+    against its game's model again (a row that fails is dropped as `invalid`)."""
 
     type: Literal["room.input"] = "room.input"
     user_id: UserId
-    seq: int = Field(ge=0, lt=MAX_SEQ)
-    mx: float = Field(ge=-1.0, le=1.0)
-    my: float = Field(ge=-1.0, le=1.0)
-    aim: float = Field(ge=-AIM_LIMIT, le=AIM_LIMIT)
-    fire: bool
-    tick: int | None = Field(default=None, ge=0, lt=MAX_SEQ)
+    row: list[InputValue] = Field(min_length=1, max_length=MAX_INPUT_FIELDS)
 
 
 class Watch(_Message):

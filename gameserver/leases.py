@@ -126,7 +126,7 @@ class LeaseMixin(ManagerState):
         if engine.lease_lapsed():
             return  # the renewal decides; never write state we may no longer own
         if await self.ownership.save_checkpoint(room, engine.lease_token,
-                                                engine.match.checkpoint()):
+                                                engine.checkpoint()):
             return
         metrics.CHECKPOINTS_REFUSED.inc()
         logger.warning("room %s: checkpoint with token %s refused: a newer owner exists",

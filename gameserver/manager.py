@@ -28,7 +28,8 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from engine import Match, protocol
+from engine import protocol
+from engine.protocol import InputBase
 from gameserver import interprocess as msg
 from gameserver import metrics, workers
 from gameserver.connection import Connection
@@ -40,8 +41,9 @@ from gameserver.net.receiver import receive_forever
 from gameserver.net.tasks import TaskGroup
 from gameserver.ownership import Ownership, RedisError, ownership_for
 from gameserver.relay import RelayMixin, group_name
-from gameserver.room import RoomEngine, RoomSettings
+from gameserver.room import RoomEngine, RoomSettings, unpack_checkpoint
 from gameserver.shutdown import ShutdownMixin
+from lobby import games
 
 logger = logging.getLogger(__name__)
 
@@ -116,22 +118,23 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
 
     # Entering and leaving rooms -------------------------------------------------
 
-    async def enter(self, room: str, conn: Connection) -> bool:
-        """Seat a socket in a room, wherever its engine runs; True if it resumes a player.
+    async def enter(self, room: str, conn: Connection, game: str | None = None) -> bool:
+        """Seat a socket in a room of `game` (its lobby row's; None: the default game),
+        wherever its engine runs; True if it resumes a player.
 
         Raises `TooManyRooms`, `Draining`, `RedisError`, or the engine's errors.
         """
         if self.draining:
             raise Draining("server is restarting")
         await self.start()
-        engine = await self._route(room)
+        engine = await self._route(room, game)
         resumed = False
         if engine is not None:
             if conn.spectator:
                 engine.spectators += 1
             else:
                 resumed = engine.join(conn.user_id, conn.name)
-        await self._attach(room, conn)
+        await self._attach(room, conn, game)
         conn.entered = True
         self._sockets += 1
         self._all_closed.clear()
@@ -165,14 +168,17 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
                 await self._to_owner(room, msg.Unsubscribe(room=room, origin=self.channel))
                 self.owners.pop(room, None)
 
-    def submit(self, room: str, user_id: int, frame: protocol.InputFrame) -> bool:
-        """Queue a validated input at the owner; False if the owner here calls it stale."""
+    def submit(self, room: str, user_id: int, frame: InputBase) -> bool:
+        """Queue a validated input at the owner; False if the owner here calls it stale.
+
+        To another process the input travels as its row (`InputBase.to_row`),
+        which the owner validates again with its game's input model.
+        """
         engine = self.engines.get(room)
         if engine is not None:
             return engine.submit(user_id, frame)
         if room in self.owners:
-            message = msg.Input(room=room, user_id=user_id, seq=frame.seq, mx=frame.mx,
-                                my=frame.my, aim=frame.aim, fire=frame.fire, tick=frame.tick)
+            message = msg.Input(room=room, user_id=user_id, row=frame.to_row())
             self._spawn(self._to_owner(room, message))
             return True
         return False
@@ -187,14 +193,14 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
             return msg.Watch(room=room, origin=self.channel)
         return msg.Join(room=room, user_id=conn.user_id, name=conn.name, origin=self.channel)
 
-    async def _route(self, room: str) -> RoomEngine | None:
+    async def _route(self, room: str, game: str | None = None) -> RoomEngine | None:
         """The local engine of `room`, or None when another process owns it."""
         async with self._route_lock:
             engine = self.engines.get(room)
             if engine is not None:
                 return engine
             if not self.distributed:
-                return self._create(room, None)
+                return self._create(room, None, game=game)
             assert self.channel is not None
             for _ in range(5):
                 owner = await self.ownership.owner_of(room)
@@ -203,7 +209,7 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
                     token = await self.ownership.acquire(room, self.channel)
                     if token:
                         checkpoint = await self.ownership.load_checkpoint(room)
-                        return self._create(room, checkpoint, token, sent)
+                        return self._create(room, checkpoint, token, sent, game)
                     continue
                 if owner == self.channel:
                     # Our lease outlived our engine (it is closing): the newest
@@ -211,30 +217,37 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
                     sent = time.monotonic()
                     token = await self.ownership.fence(room)
                     checkpoint = await self.ownership.load_checkpoint(room)
-                    return self._create(room, checkpoint, token, sent)
+                    return self._create(room, checkpoint, token, sent, game)
                 self.owners[room] = owner
                 return None
             raise RedisError(f"could not settle the owner of room {room}")
 
     def _create(
-        self, room: str, checkpoint: bytes | None, token: int = 1, sent: float | None = None
+        self, room: str, checkpoint: bytes | None, token: int = 1, sent: float | None = None,
+        game: str | None = None,
     ) -> RoomEngine:
-        """Start the engine of a room whose lease (`token`, asked for at `sent`) is ours."""
+        """Start the engine of a room whose lease (`token`, asked for at `sent`) is ours.
+
+        The room's game: the checkpoint's (failover), else `game` (the lobby row's,
+        from the socket that opened it), else the one its local sockets named, else
+        the default game. `unknown_game` if this process does not offer it.
+        """
         if len(self.engines) >= self.config.max_rooms_per_process:
             raise TooManyRooms(f"this process already runs {len(self.engines)} rooms")
-        restored = (
-            Match.restore(checkpoint, record_inputs=False) if checkpoint is not None else None
-        )
+        hub = self.hubs.get(room)
+        game_id = game or (hub.game if hub is not None and hub.game else games.default_id())
+        restored = None
+        if checkpoint is not None:
+            game_id, data = unpack_checkpoint(checkpoint, games.default_id())
+            restored = games.get(game_id).restore(data, False)
+        definition = games.get(game_id)
         engine = RoomEngine(
             room,
             RoomSettings(
-                tick_rate=self.config.tick_rate,
-                snapshot_rate=self.config.snapshot_rate,
+                game=definition,
+                config=games.room_config(game_id),
                 idle_seconds=self.config.room_idle_seconds,
                 grace_seconds=self.config.reconnect_grace_seconds,
-                max_players=self.config.max_players_per_room,
-                countdown_seconds=self.config.countdown_seconds,
-                match_seconds=self.config.match_seconds,
             ),
             publish=self.publish,
             on_event=lambda kind, data: self._engine_event(room, kind, data),
@@ -257,10 +270,10 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
 
     # Local sockets ------------------------------------------------------------
 
-    async def _attach(self, room: str, conn: Connection) -> None:
+    async def _attach(self, room: str, conn: Connection, game: str | None = None) -> None:
         hub = self.hubs.get(room)
         if hub is None:
-            hub = self.hubs[room] = RoomHub(room, lambda: self.request_full(room))
+            hub = self.hubs[room] = RoomHub(room, lambda: self.request_full(room), game or "")
             assert self.channel is not None
             await self._group("group_add", room)
         hub.add(conn)

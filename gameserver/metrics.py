@@ -27,8 +27,14 @@ if TYPE_CHECKING:
 
 _TICK_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
-PHASES = ("waiting", "countdown", "playing", "ended")
-"""engine.match.Phase values: the only values of the `phase` label."""
+
+
+def label_phases() -> tuple[str, ...]:
+    """The `phase` label's only values: the union of the offered games' phases (GAMES)."""
+    from lobby import games
+
+    return games.all_phases()
+
 
 TICK_SECONDS = Histogram(
     "arena_tick_duration_seconds", "Time to step a room and build its snapshot",
@@ -92,7 +98,7 @@ for _path in ("fast", "fallback"):
 
 for _reason in ("unknown_type", "invalid", "stale_owner"):  # interprocess.DROP_REASONS
     CLUSTER_DROPPED.labels(_reason)
-for _phase in PHASES:  # export every phase from the start, at 0
+for _phase in label_phases():  # export every phase from the start, at 0
     ROOMS_BY_PHASE.labels(_phase)
 for _role in ("player", "spectator"):
     CONNECTED.labels(_role)
@@ -120,7 +126,7 @@ def observe_rooms(phases: Iterable[str]) -> None:
     Called at scrape time and by the manager when a room starts, changes
     phase or closes (so in multiprocess mode every process's file is fresh).
     """
-    counts = dict.fromkeys(PHASES, 0)
+    counts = dict.fromkeys(label_phases(), 0)
     for phase in phases:
         if phase in counts:
             counts[phase] += 1
@@ -131,7 +137,7 @@ def observe_rooms(phases: Iterable[str]) -> None:
 def observe_engines(engines: Collection[RoomEngine]) -> None:
     """Set `arena_rooms` and `arena_rooms_by_phase` from this process's RoomEngines."""
     ROOMS.set(len(engines))
-    observe_rooms(engine.match.phase.value for engine in engines)
+    observe_rooms(str(engine.match.phase) for engine in engines)
 
 
 def registry(multiproc_dir: str | None) -> CollectorRegistry:

@@ -17,7 +17,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from engine import EngineError, protocol
+from pydantic import ValidationError
+
+from engine.errors import EngineError
 from gameserver import interprocess as msg
 from gameserver import metrics
 from gameserver.managerstate import ManagerState
@@ -141,6 +143,15 @@ class RelayMixin(ManagerState):
         engine = self.engines.get(room)
         if message.type in msg.OWNER_TYPES:
             if engine is not None:
+                if isinstance(message, msg.Input):
+                    try:
+                        frame = engine.game.input_model.from_row(message.row)
+                    except (ValidationError, ValueError, TypeError) as exc:
+                        # Valid as a message, not as this room's game's input.
+                        self._drop("invalid", f"room.input for {room}: {exc}"[:200])
+                        return
+                    engine.submit(message.user_id, frame)
+                    return
                 _OWNER_MESSAGES[message.type](engine, message)
                 self._count_via(message)
             return
@@ -185,7 +196,6 @@ class RelayMixin(ManagerState):
             await self._group("group_discard", room)
 
 
-FORWARDED_INPUT_FIELDS = ("seq", "mx", "my", "aim", "fire", "tick")
 DROP_LOG_SECONDS = 10.0
 """At most one warning per drop reason per this many seconds (with the count)."""
 
@@ -203,12 +213,6 @@ def _join(engine: RoomEngine, message: msg.Join) -> None:
         logger.exception("room %s: remote join of %s failed", engine.name, message.user_id)
 
 
-def _input(engine: RoomEngine, message: msg.Input) -> None:
-    # The same fields and bounds as InputFrame, validated on arrival (interprocess.parse).
-    fields = {name: getattr(message, name) for name in FORWARDED_INPUT_FIELDS}
-    engine.submit(message.user_id, protocol.InputFrame.model_construct(**fields))
-
-
 def _watch(engine: RoomEngine, message: msg.Watch) -> None:
     engine.subscribers.add(message.origin)
     engine.spectators += 1
@@ -221,7 +225,6 @@ def _unwatch(engine: RoomEngine, message: msg.Unwatch) -> None:
 _OWNER_MESSAGES: dict[str, Callable[[RoomEngine, Any], None]] = {
     "room.join": _join,
     "room.leave": lambda engine, m: engine.leave(m.user_id),
-    "room.input": _input,
     "room.watch": _watch,
     "room.unwatch": _unwatch,
     "room.subscribe": lambda engine, m: engine.subscribers.add(m.origin),

@@ -1,9 +1,11 @@
 """The per-room engine task: the one place a room's game advances.
 
-`RoomEngine` owns the room's `engine.Match` and a task that steps it at a
-fixed rate against a monotonic deadline (drift-free: deadline k is
-`start + k / tick_rate`, so a late tick shortens the next sleep instead of
-shifting every later tick). Every `tick_rate / snapshot_rate` ticks it
+`RoomEngine` owns the room's match (a `engine.game.Game` of the room's game,
+reached through its `GameDefinition` only: the runtime never imports a
+concrete game) and a task that steps it at the game's tick rate against a
+monotonic deadline (drift-free: deadline k is `start + k / tick_rate`, so a
+late tick shortens the next sleep instead of shifting every later tick)
+(the game's config's rates, per room). Every `tick_rate / snapshot_rate` ticks it
 builds the snapshot once, diffs it against the previous one, encodes the
 delta once (and the full snapshot only when some socket waits for one), and
 hands the bytes to `publish` as one `interprocess.Snapshot`, which the
@@ -35,7 +37,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from engine import EngineError, Event, GameConfig, Match, codec, protocol
+import msgpack  # type: ignore[import-untyped]
+
+from engine import protocol
+from engine.errors import EngineError
+from engine.game import AnyGame, Event, Game
+from engine.protocol import ErrorCode, InputBase
 from gameserver import metrics
 from gameserver.interprocess import Snapshot
 from gameserver.net.tasks import TaskGroup
@@ -67,13 +74,51 @@ class _Seat:
 
 @dataclass(frozen=True)
 class RoomSettings:
-    tick_rate: int
-    snapshot_rate: int
+    """A room's game, the config its match runs, and the runtime's timings."""
+
+    game: AnyGame
+    config: Any
+    """The game's config for this room (lobby.games.room_config: its default with overrides)."""
     idle_seconds: float
     grace_seconds: float
-    max_players: int
-    countdown_seconds: float = 3.0
-    match_seconds: float = 180.0
+
+    @property
+    def tick_rate(self) -> int:
+        return int(self.config.tick_rate)
+
+    @property
+    def snapshot_rate(self) -> int:
+        return int(self.config.snapshot_rate)
+
+
+CHECKPOINT_FORMAT = 1
+"""Version of the envelope `RoomEngine.checkpoint` wraps a match's checkpoint in."""
+
+
+def pack_checkpoint(game_id: str, data: bytes) -> bytes:
+    """A match checkpoint with the id of its game (failover restores the right game)."""
+    packed: bytes = msgpack.packb(
+        {"room_checkpoint": CHECKPOINT_FORMAT, "game": game_id, "match": data},
+        use_bin_type=True,
+    )
+    return packed
+
+
+def unpack_checkpoint(blob: bytes, default_game: str) -> tuple[str, bytes]:
+    """`(game id, match checkpoint)`; a bare checkpoint (written before games were
+    pluggable) is the default game's. `bad_checkpoint` if the envelope is malformed."""
+    try:
+        envelope = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+    except Exception:
+        return default_game, blob
+    if not isinstance(envelope, dict) or "room_checkpoint" not in envelope:
+        return default_game, blob
+    game, data = envelope.get("game"), envelope.get("match")
+    if envelope["room_checkpoint"] != CHECKPOINT_FORMAT or not isinstance(game, str) or not (
+        isinstance(data, bytes)
+    ):
+        raise EngineError(ErrorCode.BAD_CHECKPOINT, "malformed room checkpoint envelope")
+    return game, data
 
 
 class RoomEngine:
@@ -87,23 +132,20 @@ class RoomEngine:
         on_event: Hook,
         on_closed: Callable[[RoomEngine, str], Awaitable[None]],
         seed: int | None = None,
-        match: Match | None = None,
+        match: Game[Any] | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
+        self.game = settings.game
+        self.game_id = settings.game.info.id
+        self._codec = settings.game.codec
+        self._playing_phase = settings.game.info.playing_phase
         self._publish = publish
         self._on_event = on_event
         self._on_closed = on_closed
-        config = GameConfig(
-            tick_rate=settings.tick_rate,
-            snapshot_rate=settings.snapshot_rate,
-            max_players=settings.max_players,
-            countdown_s=settings.countdown_seconds,
-            match_s=settings.match_seconds,
-        )
         # No input log: a room runs for hours, and replays are not kept.
-        self.match = match or Match(
-            config, seed if seed is not None else secrets.randbits(32), record_inputs=False
+        self.match: Game[Any] = match or self.game.create(
+            settings.config, seed if seed is not None else secrets.randbits(32), False
         )
         self.state = RoomState.CREATED
         self.seats: dict[int, _Seat] = {}
@@ -142,7 +184,7 @@ class RoomEngine:
         """
         grace_until = time.monotonic() + self.settings.grace_seconds
         for user_id in self.match.player_ids():
-            name = self.match.player_state(user_id).name
+            name = self.match.player_name(user_id)
             self.seats[user_id] = _Seat(name=name, grace_until=grace_until)
             self.match.reset_inputs(user_id)
         self.need_full = True
@@ -230,7 +272,8 @@ class RoomEngine:
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
         return {
             "name": self.name,
-            "phase": self.match.phase.value,
+            "game": self.game_id,
+            "phase": str(self.match.phase),
             "tick": self.match.tick,
             "players": self.connected_players(),
             "seats": len(self.seats),
@@ -239,7 +282,11 @@ class RoomEngine:
             "tick_p99_ms": round(p99 * 1000, 3),
         }
 
-    def submit(self, user_id: int, frame: protocol.InputFrame) -> bool:
+    def checkpoint(self) -> bytes:
+        """The match's checkpoint in an envelope naming the game (`unpack_checkpoint`)."""
+        return pack_checkpoint(self.game_id, self.match.checkpoint())
+
+    def submit(self, user_id: int, frame: InputBase) -> bool:
         """Queue a validated input; False if its seq is stale (already seen)."""
         if self.state is not RoomState.RUNNING or user_id not in self.seats:
             return False
@@ -311,6 +358,7 @@ class RoomEngine:
         if self.match.tick % self._every and not self.need_full:
             return None, events
         full = self.match.snapshot()
+        codec = self._codec
         if self._prev_full is None:
             delta_bytes = codec.encode(full)
         else:
@@ -353,12 +401,13 @@ class RoomEngine:
     def _announce(self, events: list[Event]) -> None:
         for event in events:
             if event.kind == "phase":
-                if event.data.get("phase") == "playing":
+                if event.data.get("phase") == self._playing_phase:
                     self._playing_since_tick = event.tick
                 self._background.spawn(self._on_event("phase", event.data))
             elif event.kind == "match_end":
                 played = event.tick - (self._playing_since_tick or event.tick)
-                data = {**event.data, "duration_s": played / self.settings.tick_rate}
+                data = {**event.data, "duration_s": played / self.settings.tick_rate,
+                        "game": self.game_id}
                 self._background.spawn(self._on_event("match_end", data))
 
     def _require_running(self) -> None:

@@ -164,3 +164,14 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 ARENA = CONFIG
+
+# The games this server offers, like INSTALLED_APPS (the first is the default).
+# Loaded and checked here, so a game that does not import or whose config is
+# invalid stops start-up with a message naming GAMES (lobby/games.py).
+GAMES = CONFIG.game_paths
+try:
+    from lobby import games as _games
+
+    _games.check(GAMES, CONFIG)
+except _games.GameSetupError as _exc:
+    raise conf.ConfigError(f"bad environment: {_exc}") from None

@@ -49,7 +49,7 @@ class ShutdownMixin(ManagerState):
                 try:
                     if not engine.lease_lapsed():
                         await self.ownership.save_checkpoint(
-                            room, engine.lease_token, engine.match.checkpoint()
+                            room, engine.lease_token, engine.checkpoint()
                         )
                     await self.ownership.release(room, self.channel, engine.lease_token)
                 except RedisError:

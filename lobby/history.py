@@ -34,8 +34,8 @@ class PlayerResult(BaseModel):
     model_config = ConfigDict(extra="ignore")
     player_id: int
     name: str = Field(max_length=200)
-    kills: int = Field(ge=0)
-    deaths: int = Field(ge=0)
+    kills: int = Field(default=0, ge=0)
+    deaths: int = Field(default=0, ge=0)
     score: int
     place: int = Field(ge=1)
 
@@ -44,7 +44,7 @@ _RESULTS = TypeAdapter(list[PlayerResult])
 
 
 def store_match(
-    room: str, duration_s: float, results: list[dict[str, Any]]
+    room: str, duration_s: float, results: list[dict[str, Any]], game: str = DEFAULT_GAME
 ) -> tuple[MatchResult, int]:
     """Persist a finished match, its players' totals and its `match.finished` task at once;
     returns the match and the task's id (send it with `outbox.asend`, or leave it to
@@ -64,7 +64,7 @@ def store_match(
     ended = timezone.now()
     with transaction.atomic():
         match = MatchResult.objects.create(
-            room=room[:64], started_at=ended - timedelta(seconds=float(duration_s)),
+            room=room[:64], game=game[:32], started_at=ended - timedelta(seconds=float(duration_s)),
             ended_at=ended, duration_s=float(duration_s),
         )
         MatchPlayer.objects.bulk_create(
@@ -76,8 +76,8 @@ def store_match(
         )
         for r in lines:
             if r.player_id in known:
-                PlayerStats.objects.get_or_create(user_id=r.player_id, game=DEFAULT_GAME)
-                PlayerStats.objects.filter(user_id=r.player_id, game=DEFAULT_GAME).update(
+                PlayerStats.objects.get_or_create(user_id=r.player_id, game=game)
+                PlayerStats.objects.filter(user_id=r.player_id, game=game).update(
                     matches=F("matches") + 1, wins=F("wins") + int(r.place == 1),
                     kills=F("kills") + r.kills, deaths=F("deaths") + r.deaths,
                     score=F("score") + r.score, updated_at=ended,
@@ -86,16 +86,18 @@ def store_match(
     return match, task_id
 
 
-def record_match(room: str, duration_s: float, results: list[dict[str, Any]]) -> MatchResult:
+def record_match(
+    room: str, duration_s: float, results: list[dict[str, Any]], game: str = DEFAULT_GAME
+) -> MatchResult:
     """`store_match` without sending the task (the sweeper will)."""
-    return store_match(room, duration_s, results)[0]
+    return store_match(room, duration_s, results, game)[0]
 
 
 async def arecord_match(
-    room: str, duration_s: float, results: list[dict[str, Any]]
+    room: str, duration_s: float, results: list[dict[str, Any]], game: str = DEFAULT_GAME
 ) -> MatchResult:
     """`store_match` from async code, then its task is sent to the workers."""
-    match, task_id = await push.run_sync(store_match, room, duration_s, results)
+    match, task_id = await push.run_sync(store_match, room, duration_s, results, game)
     await outbox.asend([task_id])
     return match
 
@@ -104,6 +106,7 @@ def match_dict(match: MatchResult) -> dict[str, Any]:
     return {
         "id": match.pk,
         "room": match.room,
+        "game": match.game,
         "started_at": push.iso(match.started_at),
         "ended_at": push.iso(match.ended_at),
         "duration_s": match.duration_s,
@@ -141,13 +144,13 @@ LEADERBOARD_ORDER = {
 """The `by` values of the leaderboard and their ordering (ties: lower user id first)."""
 
 
-def leaderboard(limit: int, by: str = "kills") -> list[dict[str, Any]]:
+def leaderboard(limit: int, by: str = "kills", game: str = DEFAULT_GAME) -> list[dict[str, Any]]:
     """Players ranked by total kills (then wins), by wins (then kills), or by the
     conservative rating `mu - 3 sigma` (then wins; only players with a rated match).
 
     Read from the stored `PlayerStats` rows of players with at least one match.
     """
-    query = PlayerStats.objects.filter(game=DEFAULT_GAME, matches__gt=0)
+    query = PlayerStats.objects.filter(game=game, matches__gt=0)
     if by == "rating":
         query = query.filter(rated_matches__gt=0)
     rows = (

@@ -1,4 +1,5 @@
-"""Matchmaking: a seat for a player who asks for any game, by skill.
+"""Matchmaking: a seat for a player who asks for a game (the default one if
+none is named), by skill in that game; only rooms of that game are considered.
 
 - `matchmake(user) -> Room`: a reservation at once, in the fullest open public
   room with a free seat (phase not `ended`) whose players' mean rating lies
@@ -22,7 +23,6 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from lobby.models import (
-    DEFAULT_GAME,
     LobbyState,
     MatchmakingTicket,
     PlayerStats,
@@ -31,7 +31,7 @@ from lobby.models import (
     User,
     taken_seats_q,
 )
-from lobby.rooms import RoomError, after_commit_changed, default_max_players
+from lobby.rooms import RoomError, after_commit_changed, default_max_players, game_id
 
 MATCHMAKING_LOCK_KEY = "matchmaking.lock"
 MATCHMAKING_CANDIDATES = 50
@@ -50,23 +50,24 @@ def skill_band(waited_s: float) -> float:
                      config.skill_band_base + config.skill_band_growth * max(0.0, waited_s)))
 
 
-def player_rating(user_id: int) -> float:
-    """The conservative rating matchmaking compares (0 for a player never rated)."""
+def player_rating(user_id: int, game: str | None = None) -> float:
+    """The conservative rating in `game` (None: the default game) matchmaking compares
+    (0 for a player never rated)."""
     value = (
-        PlayerStats.objects.filter(user_id=user_id, game=DEFAULT_GAME)
+        PlayerStats.objects.filter(user_id=user_id, game=game_id(game))
         .values_list("rating", flat=True).first()
     )
     return float(value or 0.0)
 
 
-def _mean_ratings(room_ids: list[int], now: object) -> dict[int, float]:
+def _mean_ratings(room_ids: list[int], now: object, game: str) -> dict[int, float]:
     """Mean rating of each room's seat holders (joined or reserved); rooms with none absent."""
     ratings: dict[int, list[float]] = {}
     rows = Seat.objects.filter(taken_seats_q(now), room_id__in=room_ids).values_list(
         "room_id", "user_id")
     held = list(rows)
     stored = dict(
-        PlayerStats.objects.filter(user_id__in={u for _, u in held}, game=DEFAULT_GAME)
+        PlayerStats.objects.filter(user_id__in={u for _, u in held}, game=game)
         .values_list("user_id", "rating")
     )
     for room_id, user_id in held:
@@ -74,14 +75,16 @@ def _mean_ratings(room_ids: list[int], now: object) -> dict[int, float]:
     return {room_id: sum(values) / len(values) for room_id, values in ratings.items()}
 
 
-def matchmake(user: User) -> Room:
+def matchmake(user: User, game: str | None = None) -> Room:
     """A reservation for `user` at once: `matchmake_skill(user, wait=False)`, never None."""
-    room, _band = matchmake_skill(user, wait=False)
+    room, _band = matchmake_skill(user, wait=False, game=game)
     assert room is not None
     return room
 
 
-def matchmake_skill(user: User, wait: bool = False) -> tuple[Room | None, float]:
+def matchmake_skill(
+    user: User, wait: bool = False, game: str | None = None
+) -> tuple[Room | None, float]:
     """Reserve a seat for `user` (for `seat_reservation_seconds`), preferring rooms
     whose seat holders' mean rating is close to the user's (docs/protocol.md);
     returns `(room or None, the band used)`.
@@ -102,7 +105,11 @@ def matchmake_skill(user: User, wait: bool = False) -> tuple[Room | None, float]
     All matchmaking decisions are serialised by one row lock (and on SQLite by
     IMMEDIATE transactions), and each room's seats are counted under its own
     row lock, so concurrent requests never overfill a room.
+
+    Only rooms of `game` (None: the default game) are considered, and ratings
+    are those of that game; an unknown game is `RoomError("unknown_game")`.
     """
+    game = game_id(game)
     config = settings.ARENA
     hold = timedelta(seconds=config.seat_reservation_seconds)
     with transaction.atomic():
@@ -110,7 +117,8 @@ def matchmake_skill(user: User, wait: bool = False) -> tuple[Room | None, float]
         now = timezone.now()
         mine = (
             Seat.objects.select_related("room")
-            .filter(user=user, room__private=False, room__closed_at__isnull=True)
+            .filter(user=user, room__private=False, room__closed_at__isnull=True,
+                    room__game=game)
             .exclude(room__phase="ended")
             .filter(taken_seats_q(now))
             .first()
@@ -131,16 +139,16 @@ def matchmake_skill(user: User, wait: bool = False) -> tuple[Room | None, float]
             ticket.save(update_fields=["started_at", "last_seen"])
         band = skill_band((now - ticket.started_at).total_seconds())
         widest = band >= config.skill_band_max
-        rating = player_rating(user.pk)
+        rating = player_rating(user.pk, game)
         candidates = list(
-            Room.objects.filter(private=False, closed_at__isnull=True)
+            Room.objects.filter(private=False, closed_at__isnull=True, game=game)
             .exclude(phase="ended")
             .annotate(taken=Count("seats", filter=taken_seats_q(now, "seats__")))
             .filter(taken__lt=F("max_players"))
             .order_by("-taken", "created_at", "id")
             .values_list("id", "name", "taken")[:MATCHMAKING_CANDIDATES]
         )
-        means = _mean_ratings([room_id for room_id, _, _ in candidates], now)
+        means = _mean_ratings([room_id for room_id, _, _ in candidates], now, game)
         ranked = [
             (abs(means[room_id] - rating) if room_id in means else 0.0, -taken, order, name)
             for order, (room_id, name, taken) in enumerate(candidates)
@@ -166,19 +174,20 @@ def matchmake_skill(user: User, wait: bool = False) -> tuple[Room | None, float]
             ticket.delete()
             after_commit_changed(room.name)
             return room, band
-        room = _new_matchmade_room()
+        room = _new_matchmade_room(game)
         Seat.objects.create(room=room, user=user, joined=False, reserved_until=now + hold)
         ticket.delete()
         after_commit_changed(room.name)
         return room, band
 
 
-def _new_matchmade_room() -> Room:
+def _new_matchmade_room(game: str) -> Room:
     for _attempt in range(10):
-        name = f"arena-{secrets.token_hex(4)}"
+        name = f"{game}-{secrets.token_hex(4)}"
         try:
             with transaction.atomic():
-                return Room.objects.create(name=name, max_players=default_max_players())
+                return Room.objects.create(name=name, max_players=default_max_players(game),
+                                           game=game)
         except IntegrityError:
             continue
     raise RoomError("exists", "could not find a free room name")  # pragma: no cover

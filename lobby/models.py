@@ -49,7 +49,7 @@ class User(AbstractUser):
 class Room(models.Model):
     """A named game room. Open while `closed_at` is null; a closed name can be reopened.
 
-    `phase` mirrors the engine's phase (waiting, countdown, playing, ended),
+    `phase` mirrors the engine's phase (the game's phase names),
     reported by the runtime through `lobby.rooms.room_changed`.
     """
 
@@ -60,6 +60,8 @@ class Room(models.Model):
     private = models.BooleanField(default=False)
     invite_code = models.CharField(max_length=32, blank=True, default="")
     phase = models.CharField(max_length=16, default="waiting")
+    game = models.CharField(max_length=32, default="arena")
+    """The id of the game the room runs (lobby/games.py), chosen when the room opens."""
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="rooms_created",
@@ -189,6 +191,7 @@ class MatchResult(models.Model):
     """A finished match of a room."""
 
     room = models.CharField(max_length=64, db_index=True)
+    game = models.CharField(max_length=32, default="arena")
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(db_index=True)
     duration_s = models.FloatField()
@@ -218,7 +221,8 @@ class MatchPlayer(models.Model):
 
 
 DEFAULT_GAME = "arena"
-"""The only game so far; ratings and stats are kept per (player, game)."""
+"""The game id of rows written before games were pluggable; ratings and stats are
+kept per (player, game)."""
 
 
 class PlayerStats(models.Model):

@@ -37,7 +37,7 @@ def shown(value: float) -> float:
     return round(float(value), 2)
 
 
-def rate_match(match_id: int, game: str = DEFAULT_GAME) -> list[Notification]:
+def rate_match(match_id: int, game: str | None = None) -> list[Notification]:
     """Rate match `match_id` and store each known player's `match_result` notification.
 
     Must run inside a transaction (the worker's, which also marks the task
@@ -46,6 +46,7 @@ def rate_match(match_id: int, game: str = DEFAULT_GAME) -> list[Notification]:
     than two players changes no rating. Returns the stored notifications.
     """
     match = MatchResult.objects.get(pk=match_id)
+    game = game or match.game or DEFAULT_GAME
     lines = list(match.players.all().order_by("place", "id"))
     user_ids = [line.user_id for line in lines if line.user_id is not None]
     for user_id in user_ids:

@@ -3,8 +3,11 @@
 The runtime (gameserver/) calls these; each sync function has an async
 `a`-prefixed twin (run through `database_sync_to_async`):
 
-- `open_room(name) -> Room`: get or create an open PUBLIC room with the
-  default `max_players`; a closed room of that name is reopened as public.
+- `open_room(name, game=None) -> Room`: get or create an open PUBLIC room
+  of `game` (None: the default game) with that game's `max_players`; a
+  closed room of that name is reopened as public. An open room of another
+  game than the one named → `RoomError("wrong_game")`; an unknown game →
+  `RoomError("unknown_game")`.
 - `claim_seat(name, user, invite) -> Seat`: under a lock on the room row, a
   seat the user holds becomes joined; otherwise a private room needs the
   invite (or the user is its creator) → `RoomError("private")`; a room whose
@@ -38,14 +41,13 @@ from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from engine.errors import CodedError
 from engine.protocol import valid_room_name
-from lobby import push, signals
+from lobby import games, push, signals
 from lobby.models import (
     Room,
     Seat,
@@ -62,7 +64,7 @@ MAX_LISTED = 500
 
 class RoomError(CodedError):
     """A room operation was refused; `code` names why (`not_found`, `private`,
-    `room_full`, `exists`, `bad_name`)."""
+    `room_full`, `exists`, `bad_name`, `unknown_game`, `wrong_game`)."""
 
 
 def valid_name(name: object) -> bool:
@@ -74,8 +76,17 @@ def _check_name(name: str) -> None:
         raise RoomError("bad_name", "room names are 1-64 characters of A-Z a-z 0-9 _ -")
 
 
-def default_max_players() -> int:
-    return int(settings.ARENA.max_players_per_room)
+def default_max_players(game: str | None = None) -> int:
+    """Seats of a new room of `game` (None: the default game), also its upper bound."""
+    return games.max_players(game if game is not None else games.default_id())
+
+
+def game_id(game: str | None) -> str:
+    """`game`, or the default game's id for None; `RoomError("unknown_game")` if not offered."""
+    try:
+        return games.get(game).info.id
+    except games.UnknownGame as exc:
+        raise RoomError("unknown_game", exc.message) from None
 
 
 def room_dict(room: Room, players: int) -> dict[str, Any]:
@@ -86,6 +97,7 @@ def room_dict(room: Room, players: int) -> dict[str, Any]:
         "max_players": room.max_players,
         "phase": room.phase,
         "private": room.private,
+        "game": room.game,
     }
 
 
@@ -144,28 +156,37 @@ def after_commit_changed(name: str) -> None:
 # Runtime API -------------------------------------------------------------------
 
 
-def open_room(name: str) -> Room:
-    """Get or create the open room `name` (public, default max players if new or reopened)."""
+def open_room(name: str, game: str | None = None) -> Room:
+    """Get or create the open room `name` (public, its game's max players if new or
+    reopened); `game` None: the open room's game, or the default game for a new one."""
     _check_name(name)
+    wanted = game_id(game)
     changed = False
     with transaction.atomic():
         room = Room.objects.select_for_update().filter(name=name).first()
         if room is None:
             try:
                 with transaction.atomic():
-                    room = Room.objects.create(name=name, max_players=default_max_players())
+                    room = Room.objects.create(
+                        name=name, max_players=default_max_players(wanted), game=wanted)
                 changed = True
             except IntegrityError:
                 room = Room.objects.select_for_update().get(name=name)
         if room.closed_at is not None:
-            _reset(room, max_players=default_max_players(), private=False, creator=None)
+            _reset(room, max_players=default_max_players(wanted), private=False, creator=None,
+                   game=wanted)
             changed = True
+        elif game is not None and room.game != wanted:
+            raise RoomError("wrong_game",
+                            f"room {name!r} runs the game {room.game!r}, not {wanted!r}")
     if changed:
         room_changed(name)
     return room
 
 
-def _reset(room: Room, *, max_players: int, private: bool, creator: User | None) -> None:
+def _reset(
+    room: Room, *, max_players: int, private: bool, creator: User | None, game: str
+) -> None:
     room.seats.all().delete()
     room.closed_at = None
     room.phase = "waiting"
@@ -173,6 +194,7 @@ def _reset(room: Room, *, max_players: int, private: bool, creator: User | None)
     room.private = private
     room.invite_code = new_invite_code() if private else ""
     room.created_by = creator
+    room.game = game
     room.created_at = timezone.now()
     room.save()
 
@@ -276,13 +298,16 @@ def reset_live_state() -> int:
 
 
 def create_room(
-    user: User, name: str | None = None, max_players: int | None = None, private: bool = False
+    user: User, name: str | None = None, max_players: int | None = None, private: bool = False,
+    game: str | None = None,
 ) -> Room:
-    """A new open room created by `user` (random name if None); RoomError("exists") if taken."""
-    limit = default_max_players()
+    """A new open room of `game` (None: the default game) created by `user` (random
+    name if None); RoomError("exists") if taken, ("unknown_game") if not offered."""
+    game = game_id(game)
+    limit = default_max_players(game)
     max_players = limit if max_players is None else max_players
     if not 1 <= max_players <= limit:
-        raise RoomError("bad_max_players", f"max_players must be 1 to {limit}")
+        raise RoomError("bad_max_players", f"max_players must be 1 to {limit} for {game!r}")
     for _attempt in range(5):
         candidate = name if name is not None else f"room-{secrets.token_hex(4)}"
         _check_name(candidate)
@@ -294,11 +319,12 @@ def create_room(
                         room = Room.objects.create(
                             name=candidate, max_players=max_players, private=private,
                             invite_code=new_invite_code() if private else "", created_by=user,
+                            game=game,
                         )
                 except IntegrityError:
                     room = None
             elif room.closed_at is not None:
-                _reset(room, max_players=max_players, private=private, creator=user)
+                _reset(room, max_players=max_players, private=private, creator=user, game=game)
             else:
                 room = None
             if room is not None:
@@ -312,8 +338,8 @@ def create_room(
 # Async twins -------------------------------------------------------------------------
 
 
-async def aopen_room(name: str) -> Room:
-    return await push.run_sync(open_room, name)
+async def aopen_room(name: str, game: str | None = None) -> Room:
+    return await push.run_sync(open_room, name, game)
 
 
 async def aclaim_seat(name: str, user: User, invite: str | None = None) -> Seat:

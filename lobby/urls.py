@@ -8,6 +8,7 @@ urlpatterns = [
     path("session/guest", accounts.guest_session),
     path("session/logout", accounts.logout_session),
     path("session", accounts.me),
+    path("games", views.games_view),
     path("rooms", views.rooms_view),
     path("matchmake", views.matchmake),
     path("chat/<str:channel>", views.chat_history),

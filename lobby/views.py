@@ -15,9 +15,9 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, model_validator
 
-from lobby import chat, history, matchmaking, notifications, rooms
+from lobby import chat, games, history, matchmaking, notifications, rooms
 from lobby.http import ApiError, api, parse_body
 from lobby.models import Room, User
 from lobby.ratelimit import rate_limit
@@ -33,6 +33,8 @@ _ROOM_ERROR_STATUS = {
     "not_found": (404, "not_found"),
     "private": (403, "private"),
     "room_full": (409, "room_full"),
+    "unknown_game": (400, "unknown_game"),
+    "wrong_game": (409, "wrong_game"),
 }
 
 
@@ -69,6 +71,24 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
+# Games ---------------------------------------------------------------------------
+
+
+@api("GET")
+def games_view(request: HttpRequest) -> HttpResponse:
+    """GET /api/games → {"games": [{"id", "name", "tick_rate", "snapshot_rate",
+    "min_players", "max_players"}]}: the games this server offers, the default first."""
+    return JsonResponse({"games": games.describe()})
+
+
+def _game(game: str | None) -> str:
+    """A requested game id checked against GAMES (None: the default); 400 `unknown_game`."""
+    try:
+        return games.get(game).info.id
+    except games.UnknownGame as exc:
+        raise ApiError(400, "unknown_game", exc.message) from None
+
+
 # Rooms ---------------------------------------------------------------------------
 
 
@@ -77,6 +97,7 @@ class CreateRoomRequest(BaseModel):
     name: str | None = None
     max_players: StrictInt | None = None
     private: StrictBool = False
+    game: StrictStr | None = None
 
 
 def _room_answer(room: Room) -> dict[str, Any]:
@@ -105,7 +126,8 @@ def _create_room_capped(user: User, body: CreateRoomRequest) -> Room:
                 f"({cap}); a room closes once it has been empty for a while",
             )
         try:
-            return rooms.create_room(user, body.name, body.max_players, body.private)
+            return rooms.create_room(user, body.name, body.max_players, body.private,
+                                     body.game)
         except rooms.RoomError as exc:
             raise _room_error(exc) from None
 
@@ -115,7 +137,8 @@ def _create_room_capped(user: User, body: CreateRoomRequest) -> Room:
 @api("GET", "POST")
 def rooms_view(request: HttpRequest) -> HttpResponse:
     """GET /api/rooms → {"rooms": [...]} (open public rooms);
-    POST /api/rooms {"name"?, "max_players"?, "private"?} → 201 {"room", "invite", "invite_url"}.
+    POST /api/rooms {"name"?, "max_players"?, "private"?, "game"?} → 201 {"room", "invite",
+    "invite_url"} (an unknown game → 400 `unknown_game`).
 
     POST: at most CREATE_ROOM_RATE_PER_MINUTE per user (429 `rate_limited`),
     and at most MAX_OPEN_ROOMS_PER_USER open rooms per creator (409
@@ -127,6 +150,7 @@ def rooms_view(request: HttpRequest) -> HttpResponse:
     body = parse_body(request, CreateRoomRequest)
     if body.name is not None and not rooms.valid_name(body.name):
         raise ApiError(400, "invalid", "name: 1-64 characters of A-Z a-z 0-9 _ -")
+    body.game = _game(body.game)
     room = _create_room_capped(_user(request), body)
     return JsonResponse(_room_answer(room), status=201)
 
@@ -134,16 +158,19 @@ def rooms_view(request: HttpRequest) -> HttpResponse:
 class MatchmakeRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     wait: StrictBool = False
+    game: StrictStr | None = None
 
 
 @rate_limit("matchmake", lambda: settings.ARENA.matchmake_rate_per_minute, by="user")
 @api("POST", login=True)
 def matchmake(request: HttpRequest) -> HttpResponse:
-    """POST /api/matchmake {"wait"?: bool} → {"room": name}: a seat reserved for
-    seat_reservation_seconds; with `wait` maybe {"room": null, "retry_after", "band"}."""
+    """POST /api/matchmake {"wait"?: bool, "game"?: id} → {"room": name}: a
+    seat reserved for seat_reservation_seconds in a room of that game; with `wait`
+    maybe {"room": null, "retry_after", "band"}."""
     body = parse_body(request, MatchmakeRequest)
     user = _user(request)
-    room, band = matchmaking.matchmake_skill(user, wait=body.wait)
+    game = _game(body.game)
+    room, band = matchmaking.matchmake_skill(user, wait=body.wait, game=game)
     if room is None:
         return JsonResponse({"room": None, "retry_after": matchmaking.RETRY_AFTER_SECONDS,
                              "band": round(band, 2)})
@@ -232,9 +259,12 @@ def match_list(request: HttpRequest) -> HttpResponse:
 
 @api("GET")
 def leaderboard(request: HttpRequest) -> HttpResponse:
-    """GET /api/leaderboard?limit=&by=kills|wins|rating → {"by", "players": [...]}."""
+    """GET /api/leaderboard?limit=&by=kills|wins|rating&game= → {"by", "game", "players"}
+    (`game`: the default game if absent; unknown → 400 `unknown_game`)."""
     limit = _limit(request, 20)
     by = request.GET.get("by", "kills")
     if by not in history.LEADERBOARD_ORDER:
         raise ApiError(400, "invalid", "by must be 'kills', 'wins' or 'rating'")
-    return JsonResponse({"by": by, "players": history.leaderboard(limit, by)})
+    game = _game(request.GET.get("game"))
+    return JsonResponse({"by": by, "game": game,
+                         "players": history.leaderboard(limit, by, game)})

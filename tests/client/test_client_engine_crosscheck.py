@@ -22,10 +22,9 @@ from typing import Any
 
 import pytest
 
-from engine import GameConfig, Match, codec
+from engine.arena import GameConfig, InputFrame, Match, codec
 from engine.paddle import CODEC as PADDLE_CODEC
 from engine.paddle import PaddleConfig, PaddleInput, PaddleMatch
-from engine.protocol import InputFrame
 from tests.servers import ROOT, require
 
 CLIENT = ROOT / "client"

@@ -9,7 +9,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from engine import codec, protocol
+from engine import protocol
+from engine.arena import codec
 from tests.servers import LiveServer, http_json
 
 

@@ -18,7 +18,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from engine import codec, protocol
+from engine import protocol
+from engine.arena import codec
 from tests.servers import LiveServer, http_json
 
 pytestmark = pytest.mark.live

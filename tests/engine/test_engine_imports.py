@@ -87,20 +87,23 @@ def test_no_module_level_random_calls() -> None:
 
 
 def test_public_api_reexported() -> None:
-    for name in ("GameConfig", "Match", "Phase", "Event", "EngineError", "FrameError"):
+    for name in ("Event", "EngineError", "FrameError", "GameDefinition", "Game"):
         assert hasattr(engine, name)
-    assert callable(engine.codec.diff) and callable(engine.protocol.parse_client_frame)
+    assert callable(engine.protocol.parse_client_frame)
     assert callable(engine.replay.rebuild)
+    # The runtime reaches games through the registry: no arena names but the
+    # codec the load-test bots still import.
+    for name in ("GameConfig", "Match", "Phase", "PlayerState"):
+        assert not hasattr(engine, name), name
 
 
-def test_names_the_runtime_uses_today_still_resolve() -> None:
-    # gameserver/ and load_tests/ still use these until they reach games through
-    # engine.registry (docs/games.md "What the runtime will call").
+def test_names_the_load_tests_use_today_still_resolve() -> None:
+    # load_tests/ still uses these until it reaches games through engine.registry
+    # (docs/games.md "Hosting a game").
     from engine import arena, protocol
     from engine.protocol import InputFrame
 
-    assert engine.Match is arena.Match and engine.GameConfig is arena.GameConfig
-    assert engine.codec is arena.codec and engine.Phase is arena.Phase
+    assert engine.codec is arena.codec
     assert InputFrame is protocol.InputFrame is arena.InputFrame
     assert protocol.input_frame is arena.input_frame
     frame = protocol.parse_client_frame(protocol.input_frame(1, 0.5, 0, 0, False))

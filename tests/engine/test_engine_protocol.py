@@ -142,7 +142,10 @@ def test_server_builders() -> None:
         "snapshot_rate": 10,
         "spectator": False,
         "server": "host:42",
+        "game": "arena",
     }
+    welcome = protocol.decode(protocol.welcome(7, "r1", 60, 30, True, "h:1", game="paddle"))
+    assert (welcome["game"], welcome["tick_rate"], welcome["snapshot_rate"]) == ("paddle", 60, 30)
     assert protocol.decode(protocol.pong(9)) == {"t": "pong", "id": 9}
     assert protocol.decode(protocol.error(ErrorCode.INVALID, "seq: bad")) == {
         "t": "error",

@@ -13,7 +13,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from engine import codec, protocol
+from engine import protocol
+from engine.arena import codec
 from lobby import tokens
 from lobby.accounts import create_guest
 
@@ -27,9 +28,11 @@ def new_guest(name: str = "ann") -> tuple[int, str]:
 
 
 class GameClient:
-    def __init__(self, room: str, token: str | None, query: str = "") -> None:
+    def __init__(self, room: str, token: str | None, query: str = "", codec: Any = codec
+                 ) -> None:
         from gameserver.asgi import application
 
+        self.codec = codec
         params = [p for p in (f"token={token}" if token else "", query) if p]
         path = f"/ws/game/{room}/" + ("?" + "&".join(params) if params else "")
         self.ws = WebsocketCommunicator(application, path)
@@ -57,7 +60,7 @@ class GameClient:
                 self.state = frame
             else:
                 assert self.state is not None, "a delta arrived before any full snapshot"
-                self.state = codec.apply(frame, self.state)
+                self.state = self.codec.apply(frame, self.state)
         return frame
 
     async def until(self, predicate: Any, timeout: float = TIMEOUT) -> dict[str, Any]:

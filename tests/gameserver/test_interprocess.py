@@ -31,20 +31,28 @@ def dropped(reason: str) -> float:
 
 def malformed(room: str, user_id: int) -> list[tuple[str, dict[str, Any]]]:
     """(expected drop reason, message) pairs: every way a message can be wrong."""
-    good_input = {"type": "room.input", "room": room, "user_id": user_id, "seq": 1000,
-                  "mx": 1.0, "my": 0.0, "aim": 0.0, "fire": False, "tick": None}
+    # An input travels as its game's row (InputBase.to_row): seq, mx, my, aim, fire, tick.
+    good_input = {"type": "room.input", "room": room, "user_id": user_id,
+                  "row": [1000, 1.0, 0.0, 0.0, False, None]}
     return [
         ("unknown_type", {"type": "room.nuke", "room": room}),
         ("unknown_type", {"room": room, "user_id": user_id}),
         ("unknown_type", {"type": 7, "room": room}),
         ("invalid", {**good_input, "user_id": str(user_id)}),  # wrong type
-        ("invalid", {k: v for k, v in good_input.items() if k != "seq"}),  # missing field
+        ("invalid", {k: v for k, v in good_input.items() if k != "row"}),  # missing field
         ("invalid", {**good_input, "room": "../../etc"}),  # bad room name
-        ("invalid", {**good_input, "seq": 2**60}),  # huge value
-        ("invalid", {**good_input, "mx": 50.0}),  # out of range
-        ("invalid", {**good_input, "mx": math.nan}),
-        ("invalid", {**good_input, "fire": 1}),  # strict: no int for bool
+        ("invalid", {**good_input, "row": [2**60, 1.0, 0.0, 0.0, False, None]}),  # huge value
+        ("invalid", {**good_input, "row": [1000, math.nan, 0.0, 0.0, False, None]}),
+        ("invalid", {**good_input, "row": [1000, [1.0], 0.0, 0.0, False, None]}),  # nested
+        ("invalid", {**good_input, "row": [0] * 33}),  # too many fields
+        ("invalid", {**good_input, "row": []}),
+        ("invalid", {**good_input, "row": ["x" * 300]}),  # too long a string
         ("invalid", {**good_input, "admin": True}),  # extra field
+        # Valid messages, but not valid inputs of the room's game (the arena):
+        # the owner validates the row with the game's model and drops it.
+        ("invalid", {**good_input, "row": [1000, 50.0, 0.0, 0.0, False, None]}),  # range
+        ("invalid", {**good_input, "row": [1000, 1.0, 0.0, 0.0, 1, None]}),  # int for bool
+        ("invalid", {**good_input, "row": [1000, 1]}),  # another game's row (paddle's)
         ("invalid", {"type": "room.join", "room": room, "user_id": 99, "name": "x" * 5000,
                      "origin": "hub.x"}),
         ("invalid", {"type": "room.snapshot", "room": room, "tick": 1,
@@ -134,7 +142,7 @@ _TYPES = sorted(
     model.model_fields["type"].default
     for model in (*interprocess.ToOwner.__args__, *interprocess.ToGroup.__args__)
 )
-_FIELDS = ["room", "user_id", "name", "origin", "seq", "mx", "my", "aim", "fire", "tick",
+_FIELDS = ["room", "user_id", "name", "origin", "row", "tick",
            "delta", "full", "events", "token", "data", "code", "notice", "owner"]
 
 

@@ -41,7 +41,7 @@ def test_open_room_creates_a_public_room_with_default_size_and_reopens(settings:
     assert reopened.pk == room.pk and reopened.closed_at is None
     assert rooms.public_rooms() == [
         {"name": "alpha", "players": 0, "max_players": room.max_players,
-         "phase": "waiting", "private": False}
+         "phase": "waiting", "private": False, "game": "arena"}
     ]
 
 
@@ -114,7 +114,7 @@ def test_private_room_needs_the_invite_unless_creator() -> None:
     body = answer.json()
     code = body["invite"]
     assert body["room"] == {"name": "club", "players": 0, "max_players": 4,
-                            "phase": "waiting", "private": True}
+                            "phase": "waiting", "private": True, "game": "arena"}
     assert body["invite_url"] == f"/play/club/?invite={code}"
     assert Client().get("/api/rooms").json()["rooms"] == [], "private rooms are not listed"
     guest, _ = make_user("guest")
