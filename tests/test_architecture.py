@@ -2,7 +2,8 @@
 imports itself back through others.
 
 Every import counts, at module level or inside a function: a deferred import
-is still a dependency.
+is still a dependency. Only imports under `if TYPE_CHECKING:` are left out:
+they never run.
 """
 
 from __future__ import annotations
@@ -52,9 +53,32 @@ def _project_module(name: str) -> str | None:
     return name or None
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node except those under `if TYPE_CHECKING:`."""
+    found: list[ast.AST] = []
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        for child in ast.iter_child_nodes(node):
+            if _is_type_checking(child):
+                assert isinstance(child, ast.If)
+                todo.extend(child.orelse)
+            else:
+                todo.append(child)
+    return found
+
+
 def _imports(module: str, path: Path) -> set[str]:
     deps: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
