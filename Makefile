@@ -52,7 +52,7 @@ lint: setup
 
 PROCESSES ?= 2
 run-cluster: migrate
-	$(PY) -m gameserver.cluster --processes $(PROCESSES) --host $(HOST) --port $(PORT)
+	$(PY) manage.py runcluster --processes $(PROCESSES) --host $(HOST) --port $(PORT)
 
 bench: migrate
 	$(PY) -m load_tests bench --out bench/results.json

@@ -46,7 +46,6 @@ class ServerConfig(BaseSettings):
     max_rooms_per_process: int = Field(default=200, ge=1, le=100_000)
     room_idle_seconds: float = Field(default=60.0, gt=0, le=86_400)
     reconnect_grace_seconds: float = Field(default=30.0, ge=0, le=3_600)
-    arena_fanout: Literal["hub", "textbook"] = "hub"
     checkpoint_seconds: float = Field(default=1.0, gt=0, le=60)
 
     # Room leases in Redis (gameserver/ownership.py, docs/scaling.md).

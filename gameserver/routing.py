@@ -5,27 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from channels.routing import URLRouter
-from django.conf import settings
 from django.urls import path, re_path
 
 from engine.protocol import ROOM_NAME_PATTERN
+from gameserver.consumers import GameConsumer
 from gameserver.lobby_socket import LobbyConsumer
 from gameserver.net.close_middleware import CloseCodeMiddleware
 from lobby.auth import socket_auth
 
-
-def _game_consumer() -> Any:
-    if settings.ARENA.arena_fanout == "textbook":
-        from gameserver.textbook import TextbookGameConsumer
-
-        return TextbookGameConsumer
-    from gameserver.consumers import GameConsumer
-
-    return GameConsumer
-
-
 websocket_urlpatterns = [
-    re_path(rf"^ws/game/(?P<room_name>{ROOM_NAME_PATTERN})/$", _game_consumer().as_asgi()),
+    re_path(rf"^ws/game/(?P<room_name>{ROOM_NAME_PATTERN})/$", GameConsumer.as_asgi()),
     # Channels' URLRouter routes ASGI applications through Django's path().
     path("ws/lobby/", LobbyConsumer.as_asgi()),  # type: ignore[arg-type]
 ]

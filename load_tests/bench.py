@@ -4,7 +4,7 @@ Runs (each recorded even when it fails; a failure never stops the bench):
 
 * ``reference``: :mod:`load_tests.reference_server` (the yardstick);
 * ``project``: one daphne process, embedded (in-process) fan-out;
-* ``textbook``: the same with ``ARENA_FANOUT=textbook`` (one channel-layer
+* ``textbook``: the same with the textbook game consumer (load_tests/textbook.py; one channel-layer
   message per player per tick, the pattern the project replaces);
 * ``redis``: two daphne processes on ``REDIS_URL`` (given, or a private
   ``redis-server`` on a free loopback port), bots alternating between them;
@@ -50,6 +50,9 @@ from load_tests.http import request
 
 ROOT = Path(__file__).resolve().parent.parent
 GAME_RUNS = ("reference", "project", "textbook", "redis", "redis-sticky")
+PROJECT_APP = "gameserver.asgi:application"
+APPLICATIONS = {"textbook": "load_tests.textbook:application"}
+"""The ASGI application each project run serves (default PROJECT_APP)."""
 PADDLE_RUNS = ("reference", "project")
 """The servers the paddle workload runs against."""
 ALL_RUNS = (*GAME_RUNS, "engine", "lobby", "paddle", *(f"paddle-{n}" for n in PADDLE_RUNS))
@@ -215,8 +218,6 @@ def servers(kind: str, tmp: Path, redis_url: str | None = None) -> Iterator[tupl
         else:
             db = tmp / f"{kind}.sqlite3"
             extra: dict[str, str] = {}
-            if kind == "textbook":
-                extra["ARENA_FANOUT"] = "textbook"
             if redis_url:
                 extra["REDIS_URL"] = redis_url
             env = project_env(db, **extra)
@@ -228,7 +229,7 @@ def servers(kind: str, tmp: Path, redis_url: str | None = None) -> Iterator[tupl
             for i in range(2 if kind == "redis" else 1):
                 port = free_port()
                 procs.append(Proc([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p",
-                                   str(port), "gameserver.asgi:application"], env,
+                                   str(port), APPLICATIONS.get(kind, PROJECT_APP)], env,
                                   tmp / f"{kind}-{i}.log"))
                 urls.append(f"http://127.0.0.1:{port}")
         for u, p in zip(urls, procs, strict=True):

@@ -1,7 +1,7 @@
 """Real nginx in front of daphne: client identity, per-IP limits and /metrics behind a proxy.
 
 The backend runs as `make run-cluster` runs it: TRUSTED_PROXIES is nginx's
-address (loopback, `gameserver.cluster.proxied_env`), nginx appends
+address (loopback, `gameserver/management/commands/runcluster.py` `proxied_env`), nginx appends
 `$proxy_add_x_forwarded_for` (gameserver/deploy/nginx.conf). Clients bind
 their sockets to other loopback addresses (127.0.0.2, 127.0.0.3) so nginx
 sees them as different clients.
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from gameserver.cluster import proxied_env, render_nginx
+from gameserver.management.commands.runcluster import proxied_env, render_nginx
 from tests.servers import LiveServer, free_port, migrate, require, server_env, wait_until
 
 pytestmark = pytest.mark.live

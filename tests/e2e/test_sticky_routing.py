@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from engine import protocol
-from gameserver.cluster import render_nginx
+from gameserver.management.commands.runcluster import render_nginx
 from tests.servers import LiveServer, RedisServer, free_port, http_json, require, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]

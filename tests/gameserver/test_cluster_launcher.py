@@ -1,10 +1,14 @@
-"""`make run-cluster`'s set-up of client identity and metrics (gameserver/cluster.py)."""
+"""`make run-cluster`'s set-up of client identity and metrics.
+
+(gameserver/management/commands/runcluster.py)
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gameserver import cluster, conf
+from gameserver import conf
+from gameserver.management.commands import runcluster as cluster
 
 
 def test_processes_behind_nginx_trust_exactly_nginxs_address() -> None:

@@ -1,6 +1,6 @@
-"""Run several server processes on Redis behind nginx, on one machine.
+"""`manage.py runcluster`: several server processes on Redis behind nginx, on one machine.
 
-    python -m gameserver.cluster --processes 2 --host 127.0.0.1 --port 8000
+    python manage.py runcluster --processes 2 --host 127.0.0.1 --port 8000   (make run-cluster)
 
 Starts a private redis-server when REDIS_URL is unset, N daphne processes on
 ports PORT+1 … PORT+N sharing it, one task worker (`manage.py runworker
@@ -21,7 +21,6 @@ launcher generates METRICS_TOKEN when none is given, keeps it in
 
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
 import shutil
@@ -31,9 +30,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-NGINX_TEMPLATE = Path(__file__).resolve().parent / "deploy" / "nginx.conf"
-ROOT = Path(__file__).resolve().parent.parent
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+GAMESERVER = Path(__file__).resolve().parents[2]
+NGINX_TEMPLATE = GAMESERVER / "deploy" / "nginx.conf"
+ROOT = GAMESERVER.parent
 METRICS_TOKEN_FILE = ROOT / "var" / "metrics_token"
 NGINX_ADDRESS = "127.0.0.1/32,::1/128"
 """The addresses nginx connects to the upstream processes from (loopback)."""
@@ -95,15 +98,24 @@ def _wait_for_port(port: int, timeout: float) -> None:
     raise SystemExit(f"nothing listens on port {port} after {timeout}s")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    if not 1 <= args.processes <= 64:
-        parser.error("--processes must be 1 to 64")
+class Command(BaseCommand):
+    help = "Run N daphne processes on Redis behind nginx, with one task worker (Ctrl-C stops)."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--processes", type=int, default=2)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not 1 <= options["processes"] <= 64:
+            raise CommandError("--processes must be 1 to 64")
+        status = run(options["processes"], options["host"], options["port"])
+        if status:
+            raise CommandError("a process of the cluster exited; stopped the others")
+
+
+def run(processes: int, host: str, port: int) -> int:
+    """Start the cluster and wait; 0 after Ctrl-C/SIGTERM, 1 if a process exited."""
     children: list[subprocess.Popen[bytes]] = []
     workdir = Path(tempfile.mkdtemp(prefix="arena-cluster-"))
     env = dict(os.environ)
@@ -112,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             redis = shutil.which("redis-server")
             if redis is None:
                 raise SystemExit("REDIS_URL is unset and redis-server is not installed")
-            redis_port = args.port + 100
+            redis_port = port + 100
             children.append(subprocess.Popen(
                 [redis, "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "",
                  "--appendonly", "no"], stdout=subprocess.DEVNULL))
@@ -125,19 +137,19 @@ def main(argv: list[str] | None = None) -> int:
             token_note = f"the token in {METRICS_TOKEN_FILE}"
         nginx = shutil.which("nginx")
         daphne_env = proxied_env(env) if nginx is not None else env
-        ports = [args.port + i for i in range(1, args.processes + 1)]
-        for port in ports:
+        ports = [port + i for i in range(1, processes + 1)]
+        for each in ports:
             children.append(subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(each),
                  "gameserver.asgi:application"], cwd=ROOT, env=daphne_env))
         children.append(subprocess.Popen(
             [sys.executable, "manage.py", "runworker", "arena-tasks"], cwd=ROOT, env=env))
-        for port in ports:
-            _wait_for_port(port, 30)
+        for each in ports:
+            _wait_for_port(each, 30)
         if nginx is not None:
-            config = render_nginx(workdir, args.host, args.port, ports)
+            config = render_nginx(workdir, host, port, ports)
             children.append(subprocess.Popen([nginx, "-p", str(workdir), "-c", str(config)]))
-            print(f"arena cluster: http://{args.host}:{args.port}/ (nginx) → "
+            print(f"arena cluster: http://{host}:{port}/ (nginx) → "
                   f"{len(ports)} processes on ports {ports[0]}–{ports[-1]}, one task worker",
                   flush=True)
         else:
@@ -161,6 +173,3 @@ def main(argv: list[str] | None = None) -> int:
                 child.kill()
         shutil.rmtree(workdir, ignore_errors=True)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

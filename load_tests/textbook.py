@@ -1,6 +1,8 @@
 """The textbook Channels pattern, kept only so benchmarks can measure it.
 
-Selected with `ARENA_FANOUT=textbook`. Every socket's consumer has its own
+`daphne load_tests.textbook:application` serves the project with this game
+consumer in place of the real one (`make bench`'s `textbook` run). Every
+socket's consumer has its own
 channel in the room group, so each snapshot becomes one channel-layer
 message, one queue wake-up and one consumer dispatch (with Channels' thread
 hop) per player per tick: the pattern docs/benchmarks.md measured collapsing at a few
@@ -9,13 +11,23 @@ hundred players. Never use it in production.
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameserver.settings")
 
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.consumer import AsyncConsumer
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.urls import path, re_path
 
+from engine.protocol import ROOM_NAME_PATTERN
+from gameserver import asgi
 from gameserver.consumers import GameConsumer
+from gameserver.lobby_socket import LobbyConsumer
+from gameserver.net.close_middleware import CloseCodeMiddleware
 from gameserver.relay import group_name
+from lobby.auth import socket_auth
 
 
 class TextbookGameConsumer(GameConsumer):
@@ -59,3 +71,14 @@ class TextbookGameConsumer(GameConsumer):
         if message.get("notice"):
             await self.send(bytes_data=message["notice"])
         await self.close(code=message.get("code", 4004))
+
+
+application = ProtocolTypeRouter({
+    "http": asgi.http_app,
+    "websocket": CloseCodeMiddleware(socket_auth(URLRouter([
+        re_path(rf"^ws/game/(?P<room_name>{ROOM_NAME_PATTERN})/$",
+                TextbookGameConsumer.as_asgi()),
+        path("ws/lobby/", LobbyConsumer.as_asgi()),
+    ]))),
+})
+"""The project's ASGI application with the textbook game consumer."""
