@@ -4,12 +4,14 @@ Writes the package `DIRECTORY/NAME/` (default: the current directory):
 `__init__.py` (the `GAME` definition), `config.py`, `inputs.py`, `match.py`
 (rules, snapshot schema and codec) and `test_NAME.py` (the `engine.testing`
 kit and two rules tests), plus the browser module
-`client/static/client/js/games/NAME.js` (`--client-dir` to put it elsewhere).
-The templates are `gameserver/templates/startgame/*-tpl`.
+`client/static/client/js/games/NAME.js` (`--client-dir` to put it elsewhere):
+a plug-in of the client SDK (its default export passes `checkPlugin`,
+docs/client.md). The templates are `gameserver/templates/startgame/*-tpl`.
 
 The generated game plays as is: its tests pass, and adding its dotted path
 (`NAME`, or `pkg.NAME` if DIRECTORY is the package `pkg`) to `GAMES` offers
-it (docs/games.md, "From startgame to a room in the browser").
+it; the play page then lists its id as offered, and `games/index.js` loads
+`games/NAME.js` for it (docs/games.md, "From startgame to a room in the browser").
 """
 
 from __future__ import annotations
@@ -99,6 +101,6 @@ class Command(BaseCommand):
             f"Test it:     python -m pytest {package}\n"
             f"Offer it:    GAMES=engine.arena,engine.paddle,{name} (the dotted path of the "
             f"package, importable from where the server runs)\n"
-            f"Play it:     POST /api/rooms {{\"game\": \"{name}\"}}, or "
-            f"/ws/game/<room>/?game={name}"
+            f"Play it:     POST /api/rooms {{\"game\": \"{name}\"}}, then /play/<room>/ (the "
+            f"page loads games/{name}.js), or /ws/game/<room>/?game={name}"
         )
