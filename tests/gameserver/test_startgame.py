@@ -146,6 +146,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { checkPlugin } from "./sdk/plugin.js";
 import { applyDelta } from "./sdk/schema.js";
+import { GameSession } from "./sdk/session.js";
 
 const data = JSON.parse(readFileSync(0, "utf8"));
 const game = checkPlugin((await import(`./games/${data.name}.js`)).default);
@@ -219,6 +220,17 @@ const controls = (keys) => ({ keys: new Set(keys), pointer: null, pointerDown: f
   frameMs: 16 });
 const inputs = [[], ["KeyD"], ["ArrowLeft", "ArrowUp"], ["KeyS", "KeyA"], game.keys].map(
   (keys) => game.input(controls(keys), null, ownState, config));
+
+// The SDK's session plays it: welcome, then the engine's frames; inputs numbered.
+const session = new GameSession(game);
+session.handleFrame({ t: "welcome", player_id: data.me, room: "r", game: data.name,
+  tick_rate: data.config.tick_rate, snapshot_rate: data.config.snapshot_rate }, 0);
+data.frames.forEach((frame, i) => session.handleFrame(frame, 50 * (i + 1)));
+assert.deepEqual(session.full, last);
+const { seq, ...sent } = session.nextInput(inputs[1]);
+assert.ok(Number.isInteger(seq));
+assert.deepEqual(sent, { t: "input", dx: 1, dy: 0 });
+assert.equal(session.scoreboard().rows.length, Object.keys(last.dots).length);
 process.stdout.write(JSON.stringify({ inputs }));
 """
 
