@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar, overload
+from typing import Any, Final, Literal, Self, TypeVar
 
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import FrameError
-
-if TYPE_CHECKING:
-    from engine.arena.inputs import InputFrame
 
 MAX_FRAME_BYTES: Final = 1024
 """Client frames larger than this are rejected as ``bad_frame`` before decoding."""
@@ -115,29 +112,6 @@ _CLIENT_TYPES: Final[dict[str, type[PingFrame] | type[ChatFrame]]] = {
     "ping": PingFrame,
     "chat": ChatFrame,
 }
-_arena_input: type[InputBase] | None = None
-
-
-def _default_input_model() -> type[InputBase]:
-    """The arena's input model: the default until the runtime names its game's."""
-    global _arena_input
-    if _arena_input is None:
-        from engine.arena.inputs import InputFrame
-
-        _arena_input = InputFrame
-    return _arena_input
-
-
-def __getattr__(name: str) -> Any:
-    # The arena's input model and builder lived here before games were
-    # pluggable. The runtime asks its room's game definition instead; the
-    # load-test reference server (load_tests/reference_server.py) still uses
-    # `protocol.InputFrame`, so these names resolve until it does not.
-    if name in ("InputFrame", "input_frame", "AIM_LIMIT"):
-        from engine.arena import inputs
-
-        return getattr(inputs, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _unpack_client(raw: bytes) -> Any:
@@ -173,19 +147,11 @@ def _depth(value: Any, limit: int) -> bool:
     return True
 
 
-@overload
-def parse_client_frame(raw: bytes) -> InputFrame | PingFrame | ChatFrame: ...
-@overload
-def parse_client_frame(raw: bytes, input_model: type[InputT]) -> InputT | PingFrame | ChatFrame: ...
-
-
-def parse_client_frame(
-    raw: bytes, input_model: type[InputBase] | None = None
-) -> InputBase | PingFrame | ChatFrame:
+def parse_client_frame(raw: bytes, input_model: type[InputT]) -> InputT | PingFrame | ChatFrame:
     """Decode and validate one client frame.
 
     ``input`` frames are validated by ``input_model``, the game's subclass of
-    :class:`InputBase` (default: the arena's ``InputFrame``); ``ping`` and
+    :class:`InputBase` (the runtime passes its room's game's); ``ping`` and
     ``chat`` are the same for every game.
 
     Raises :class:`FrameError` with code ``bad_frame`` (not msgpack, trailing
@@ -212,9 +178,9 @@ def parse_client_frame(
     kind = obj.get("t")
     if not isinstance(kind, str):
         raise FrameError(ErrorCode.BAD_FRAME, 'frame needs a string "t"')
-    model: type[InputBase] | type[PingFrame] | type[ChatFrame] | None
+    model: type[InputT] | type[PingFrame] | type[ChatFrame] | None
     if kind == "input":
-        model = input_model if input_model is not None else _default_input_model()
+        model = input_model
     else:
         model = _CLIENT_TYPES.get(kind)
     if model is None:

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

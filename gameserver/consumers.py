@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -33,7 +33,13 @@ from gameserver.net.tasks import TaskGroup
 from gameserver.ownership import RedisError
 from gameserver.room import RoomStateError
 from lobby import games
-from lobby.auth import is_authenticated, query_param
+from lobby.auth import query_param, scope_user
+
+if TYPE_CHECKING:
+    from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, WebSocketDisconnectEvent
+    from channels.consumer import _ChannelScope
+
+    from lobby.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -55,19 +61,23 @@ class GameConsumer(AsyncWebsocketConsumer):
     conn: Connection | None = None
     fast: FastSocket | None = None
     manager: RoomManager
+    user: User
     _tasks: TaskGroup
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(
+        self, scope: _ChannelScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         # Channels' loop (await_many_dispatch) creates a task and runs
         # asyncio.wait for every incoming frame, to also watch a channel-layer
         # channel this consumer does not have; at 20 inputs per player per
         # second that is most of the cost of an input. One plain loop instead.
+        # (No `channel_layer` either: nothing reads it, `groups` is empty.)
         self.scope = scope
-        self.channel_layer = None
         self.base_send = send
         try:
             while True:
-                await self.dispatch(await receive())
+                # An ASGI event is a TypedDict: a plain dict at run time.
+                await self.dispatch(cast(dict[str, Any], await receive()))
         except StopConsumer:
             pass
 
@@ -100,13 +110,15 @@ class GameConsumer(AsyncWebsocketConsumer):
         # One decision per accepted socket: the daphne adapter, or plain ASGI.
         self.fast = fast_socket(self.base_send, enabled=self.config.socket_fast_path != "off")
         metrics.SOCKET_PATH.labels("fast" if self.fast is not None else "fallback").inc()
-        if not is_authenticated(self.scope):
-            code = self.scope.get("auth_error", "unauthenticated")
+        user = scope_user(self.scope)
+        if user is None:
+            code = self.scope.get("auth_error")
+            code = code if isinstance(code, str) else "unauthenticated"
             await self._refuse(CloseCode.UNAUTHENTICATED, code, "log in or pass ?token=")
             return
         # Before any seat is claimed: a starting process resets stale room state.
         await self.manager.start()
-        user = self.scope["user"]
+        self.user = user
         self.user_id = int(user.pk)
         self.user_name = user.display_name or user.username
         from lobby import rooms as lobby_rooms
@@ -249,7 +261,7 @@ class GameConsumer(AsyncWebsocketConsumer):
         from lobby import chat
 
         try:
-            message = await chat.apost(self.scope["user"], f"room.{self.room}", text)
+            message = await chat.apost(self.user, f"room.{self.room}", text)
         except chat.ChatError as exc:
             self._reject(exc.code, exc.message)
             return
@@ -265,7 +277,7 @@ class GameConsumer(AsyncWebsocketConsumer):
 
     # Disconnect -----------------------------------------------------------------
 
-    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+    async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         conn = self.conn
         if conn is not None:
             metrics.CONNECTED.labels("spectator" if self.spectator else "player").dec()

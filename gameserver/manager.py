@@ -25,7 +25,6 @@ import time
 from collections import Counter
 from typing import Any
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from engine import protocol
@@ -43,7 +42,7 @@ from gameserver.ownership import Ownership, RedisError, ownership_for
 from gameserver.relay import RelayMixin, group_name
 from gameserver.room import RoomEngine, RoomSettings, unpack_checkpoint
 from gameserver.shutdown import ShutdownMixin
-from lobby import games
+from lobby import games, push
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
 
     def __init__(self) -> None:
         self.config = settings.ARENA
-        self.layer = get_channel_layer()
+        self.layer = push.channel_layer()
         self.ownership: Ownership = ownership_for(
             self.config.redis_urls, self.config.lease_ttl_seconds
         )

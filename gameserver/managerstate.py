@@ -15,18 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gameserver import interprocess as msg
+    from gameserver.conf import ServerConfig
     from gameserver.connection import Connection
     from gameserver.hub import RoomHub
     from gameserver.ownership import Ownership
     from gameserver.room import RoomEngine
+    from lobby.push import ChannelLayer
 
 
 class ManagerState:
     """The room manager's attributes and cross-part methods (see module docstring)."""
 
     if TYPE_CHECKING:
-        config: Any
-        layer: Any
+        config: ServerConfig
+        layer: ChannelLayer
         ownership: Ownership
         engines: dict[str, RoomEngine]
         hubs: dict[str, RoomHub]

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 from engine import protocol
 from engine.errors import EngineError

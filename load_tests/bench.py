@@ -473,6 +473,11 @@ def render_tables(results: dict[str, Any],
     return {"game": "\n".join(lines), "engine": engine_md, "lobby": lobby_md}
 
 
+def _constant(text: str) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` replacement that inserts ``text`` as is."""
+    return lambda _match: text
+
+
 def update_docs(doc: Path, blocks: dict[str, str]) -> None:
     """Replace each ``<!-- bench:<name>:start -->…<!-- bench:<name>:end -->`` block."""
     if not doc.exists():
@@ -482,7 +487,8 @@ def update_docs(doc: Path, blocks: dict[str, str]) -> None:
         start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
         pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
         if pattern.search(text):
-            text = pattern.sub(lambda _m, s=start, e=end, b=body: f"{s}\n{b}\n{e}", text)
+            # A function: a replacement string would read backslashes in `body` as escapes.
+            text = pattern.sub(_constant(f"{start}\n{body}\n{end}"), text)
     doc.write_text(text)
 
 

@@ -577,10 +577,10 @@ class Swarm:
                         self.errors["delta_apply"] += 1
                         bot.state = None
         elif kind == "pong":
-            sent = bot.pings.pop(msg.get("id", -1), None)
-            if sent is not None and sent >= self.t0 and now <= self.t1 + ACK_GRACE_S:
-                self.m.rtt_t.append(sent - self.t0)
-                self.m.rtt_ms.append((now - sent) * 1000.0)
+            pinged = bot.pings.pop(msg.get("id", -1), None)
+            if pinged is not None and pinged >= self.t0 and now <= self.t1 + ACK_GRACE_S:
+                self.m.rtt_t.append(pinged - self.t0)
+                self.m.rtt_ms.append((now - pinged) * 1000.0)
         elif kind == "error":
             self.errors[f"error_{msg.get('code', '?')}"] += 1
 

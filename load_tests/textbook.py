@@ -33,7 +33,7 @@ from lobby.auth import socket_auth
 class TextbookGameConsumer(GameConsumer):
     channel_layer_alias = DEFAULT_CHANNEL_LAYER
     # GameConsumer.__call__ takes an untyped scope (gameserver/consumers.py).
-    __call__ = AsyncConsumer.__call__  # type: ignore[assignment]
+    __call__ = AsyncConsumer.__call__
     fast_inbound = False
     dispatch = AsyncConsumer.dispatch
     got_full = False

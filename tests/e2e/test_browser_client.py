@@ -413,7 +413,7 @@ def test_play_page_loads_the_module_welcome_names(browser: Any, daphne_server: L
     """The game socket faked in the browser: a welcome naming a game this client
     has no module for gives a clear message and no reconnect loop; a welcome
     without `game` (a server before the registry) plays the arena."""
-    import msgpack  # type: ignore[import-untyped]
+    import msgpack
 
     def fake_server(welcome: dict[str, Any], then: list[dict[str, Any]]) -> Any:
         def handler(ws: Any) -> None:
@@ -470,7 +470,7 @@ class EngineSocket:
         self.inputs = 0
 
     def route(self, person: Person, pid: int, name: str) -> None:
-        import msgpack  # type: ignore[import-untyped]
+        import msgpack
 
         def handler(ws: Any) -> None:
             if pid not in self.match.player_ids():

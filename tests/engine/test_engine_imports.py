@@ -97,15 +97,28 @@ def test_public_api_reexported() -> None:
         assert not hasattr(engine, name), name
 
 
-def test_names_the_load_tests_use_today_still_resolve() -> None:
-    # load_tests/ still uses these until it reaches games through engine.registry
-    # (docs/games.md "Hosting a game").
+def test_protocol_imports_no_game() -> None:
+    # engine.protocol is the envelope under every game: it names no game, so no
+    # game's inputs module (which extends InputBase) can import it back.
+    tree = ast.parse((ENGINE_DIR / "protocol.py").read_text())
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        for name in names:
+            assert name.split(".")[:2] not in (["engine", "arena"], ["engine", "paddle"]), name
+
+
+def test_the_arena_names_live_in_the_arena_only() -> None:
+    # The load tests reach the arena's input model and builder through
+    # engine.arena; engine.protocol no longer re-exports them.
     from engine import arena, protocol
-    from engine.protocol import InputFrame
 
     assert engine.codec is arena.codec
-    assert InputFrame is protocol.InputFrame is arena.InputFrame
-    assert protocol.input_frame is arena.input_frame
-    frame = protocol.parse_client_frame(protocol.input_frame(1, 0.5, 0, 0, False))
+    for name in ("InputFrame", "input_frame", "AIM_LIMIT"):
+        assert not hasattr(protocol, name), name
+    frame = protocol.parse_client_frame(arena.input_frame(1, 0.5, 0, 0, False), arena.InputFrame)
     assert isinstance(frame, arena.InputFrame)
     assert not hasattr(protocol, "NoSuchName")

@@ -10,7 +10,7 @@ import msgpack
 import pytest
 
 from engine import FrameError, protocol
-from engine.arena.inputs import InputFrame
+from engine.arena.inputs import InputFrame, input_frame
 from engine.protocol import ChatFrame, ErrorCode, PingFrame, parse_client_frame
 
 GOOD: dict[str, Any] = {"t": "input", "seq": 1, "mx": 0.5, "my": -1, "aim": 1.0, "fire": False}
@@ -22,18 +22,18 @@ def pack(obj: Any) -> bytes:
 
 def code_of(raw: bytes) -> tuple[str, str]:
     with pytest.raises(FrameError) as err:
-        parse_client_frame(raw)
+        parse_client_frame(raw, InputFrame)
     return err.value.code, err.value.message
 
 
 def test_valid_frames() -> None:
-    f = parse_client_frame(pack(GOOD))
+    f = parse_client_frame(pack(GOOD), InputFrame)
     assert isinstance(f, InputFrame) and f.my == -1.0 and f.tick is None
-    f = parse_client_frame(pack({**GOOD, "tick": 7, "extra": [1, 2], 5: "int key"}))
+    f = parse_client_frame(pack({**GOOD, "tick": 7, "extra": [1, 2], 5: "int key"}), InputFrame)
     assert isinstance(f, InputFrame) and f.tick == 7
-    assert parse_client_frame(protocol.ping(3)) == PingFrame(id=3)
-    assert parse_client_frame(protocol.chat_send("hi")) == ChatFrame(text="hi")
-    assert isinstance(parse_client_frame(protocol.input_frame(0, 0, 0, 0, True, 3)), InputFrame)
+    assert parse_client_frame(protocol.ping(3), InputFrame) == PingFrame(id=3)
+    assert parse_client_frame(protocol.chat_send("hi"), InputFrame) == ChatFrame(text="hi")
+    assert isinstance(parse_client_frame(input_frame(0, 0, 0, 0, True, 3), InputFrame), InputFrame)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_float32_and_ints_accepted() -> None:
     raw = b"\x86" + pack("t") + pack("input") + pack("seq") + b"\x00"
     raw += pack("mx") + b"\xca" + struct.pack(">f", 0.5) + pack("my") + b"\x00"
     raw += pack("aim") + b"\xff" + pack("fire") + b"\xc2"
-    f = parse_client_frame(raw)
+    f = parse_client_frame(raw, InputFrame)
     assert isinstance(f, InputFrame) and f.mx == 0.5 and f.aim == -1.0
 
 
@@ -124,12 +124,14 @@ def test_ping_and_chat_validation() -> None:
     assert code_of(pack({"t": "chat", "text": ""}))[0] == "invalid"
     assert code_of(pack({"t": "chat", "text": "x" * 201}))[0] == "invalid"
     assert code_of(pack({"t": "chat", "text": b"bytes"}))[0] == "invalid"
-    assert parse_client_frame(pack({"t": "chat", "text": "é" * 200})) == ChatFrame(text="é" * 200)
+    long_chat = pack({"t": "chat", "text": "é" * 200})
+    assert parse_client_frame(long_chat, InputFrame) == ChatFrame(text="é" * 200)
 
 
 def test_non_bytes_input() -> None:
     with pytest.raises(FrameError) as err:
-        parse_client_frame("text frame")  # type: ignore[arg-type]
+        # A str on purpose: the runtime's callers are typed, hostile ones are not.
+        parse_client_frame("text frame", InputFrame)  # type: ignore[arg-type]
     assert err.value.code == "bad_frame"
 
 

@@ -13,6 +13,7 @@ from engine.game import Event
 from engine.paddle import GAME, PaddleConfig, PaddleInput, PaddleMatch
 from engine.snapcodec import SchemaCodec
 from engine.testing import (
+    Action,
     Script,
     check_api,
     check_checkpoint,
@@ -25,14 +26,24 @@ from engine.testing import (
 
 FAST = PaddleConfig(countdown_s=0.05, serve_delay_s=0.05, court_size=4000, paddle_length=1200,
                     ball_radius=80, ball_speed=12000.0, max_ball_speed=30000.0)  # fmt: skip
+
+
+def _moves(one: int, two: int, ticks: int) -> Script:
+    """`ticks` ticks of player 1 holding `dir` `one` and player 2 `two`."""
+    def tick() -> list[Action]:
+        return [("input", 1, {"dir": one}), ("input", 2, {"dir": two})]
+
+    return [tick() for _ in range(ticks)]
+
+
 # Two players, a staff start, a reconnect, inputs every tick: serves, hits and points.
 SCRIPT: Script = [
     [("join", 1, {}), ("join", 2, {})],
     [("start", 0, {})],
-    *([("input", 1, {"dir": 1}), ("input", 2, {"dir": -1})] for _ in range(3)),
+    *_moves(1, -1, 3),
     [("reset", 2, {})],  # mid-move: player 2's paddle stops for a tick
-    *([("input", 1, {"dir": 1}), ("input", 2, {"dir": -1})] for _ in range(20)),
-    *([("input", 1, {"dir": -1}), ("input", 2, {"dir": 1})] for _ in range(40)),
+    *_moves(1, -1, 20),
+    *_moves(-1, 1, 40),
 ]
 _calls = itertools.count()
 

@@ -95,15 +95,15 @@ def test_leaderboard_per_game() -> None:
 async def test_two_paddle_players_see_each_others_inputs() -> None:
     a, a_id = await paddle_player("pad-live", "amy")
     b, b_id = await paddle_player("pad-live", "bob", query="")  # the room's game: paddle
-    await a.until(lambda f: f["t"] == "snap" and b_id in a.state["paddles"])  # type: ignore[index]
-    await b.until(lambda f: f["t"] == "snap" and a_id in b.state["paddles"])  # type: ignore[index]
+    await a.until(lambda f: f["t"] == "snap" and b_id in a.world["paddles"])
+    await b.until(lambda f: f["t"] == "snap" and a_id in b.world["paddles"])
     assert b.state is not None
     a_start, b_start = b.state["paddles"][a_id][0], b.state["paddles"][b_id][0]
     for seq in range(1, 31):
         await a.send({"t": "input", "seq": seq, "dir": 1})
         await b.send({"t": "input", "seq": seq, "dir": -1})
-    await b.until(lambda f: f["t"] == "snap" and b.state["paddles"][a_id][0] > a_start)  # type: ignore[index]
-    await a.until(lambda f: f["t"] == "snap" and a.state["paddles"][b_id][0] < b_start)  # type: ignore[index]
+    await b.until(lambda f: f["t"] == "snap" and b.world["paddles"][a_id][0] > a_start)
+    await a.until(lambda f: f["t"] == "snap" and a.world["paddles"][b_id][0] < b_start)
     await a.until(lambda f: f["t"] == "snap" and f["acks"].get(a_id, -1) >= 1)
     from gameserver.manager import get_manager
 

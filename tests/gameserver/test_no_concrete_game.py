@@ -2,8 +2,10 @@
 
 Every module under gameserver/ and lobby/ is parsed; an import of a concrete
 game's package (any package under engine/: engine.arena, engine.paddle, a new
-one) or of the arena names engine/__init__.py still re-exports for the
-load-test bots fails this test, naming the file and line.
+one) or of an arena name through `engine` or `engine.protocol` (engine/__init__.py
+still re-exports `codec` for the load-test bots; engine.protocol used to answer
+`InputFrame`, `input_frame`, `AIM_LIMIT` and must not again) fails this test,
+naming the file and line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ CONCRETE_GAMES = sorted(
 )
 ARENA_REEXPORTS = {"codec", "Match", "GameConfig", "Phase", "PlayerState", "InputFrame",
                    "input_frame", "AIM_LIMIT"}
+"""Arena names that `engine` re-exports or once did (`engine.protocol` no longer does)."""
 
 
 def concrete_imports(source: str, filename: str = "<source>") -> list[str]:

@@ -123,8 +123,8 @@ async def test_registered_in_games_it_plays(scaffold: Path, settings: Any) -> No
         assert (welcome["game"], welcome["tick_rate"], welcome["snapshot_rate"]) == (NAME, 20, 10)
         sockets.append((client, user_id))
     (a, a_id), (b, b_id) = sockets
-    await a.until(lambda f: f["t"] == "snap" and b_id in a.state["dots"])  # type: ignore[index]
-    await b.until(lambda f: f["t"] == "snap" and a_id in b.state["dots"])  # type: ignore[index]
+    await a.until(lambda f: f["t"] == "snap" and b_id in a.world["dots"])
+    await b.until(lambda f: f["t"] == "snap" and a_id in b.world["dots"])
     assert b.state is not None and a.state is not None
     a_x, b_y = b.state["dots"][a_id][0], a.state["dots"][b_id][1]
     going = -1 if a_x > 500 else 1
@@ -132,8 +132,8 @@ async def test_registered_in_games_it_plays(scaffold: Path, settings: Any) -> No
     for seq in range(1, 6):
         await a.send({"t": "input", "seq": seq, "dx": going, "dy": 0})
         await b.send({"t": "input", "seq": seq, "dx": 0, "dy": rising})
-    await b.until(lambda f: f["t"] == "snap" and (b.state["dots"][a_id][0] - a_x) * going > 0)  # type: ignore[index]
-    await a.until(lambda f: f["t"] == "snap" and (a.state["dots"][b_id][1] - b_y) * rising > 0)  # type: ignore[index]
+    await b.until(lambda f: f["t"] == "snap" and (b.world["dots"][a_id][0] - a_x) * going > 0)
+    await a.until(lambda f: f["t"] == "snap" and (a.world["dots"][b_id][1] - b_y) * rising > 0)
     await a.send({"t": "input", "seq": 9, "mx": 1.0, "my": 0.0, "aim": 0.0, "fire": False})
     error = await a.error()
     assert error["code"] == "invalid" and error["message"].startswith("dx:"), error

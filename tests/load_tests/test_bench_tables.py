@@ -58,7 +58,7 @@ def test_paddle_rows_beside_the_arena_rows(tmp_path: Path) -> None:
                "git_commit": "abc"}
     arena = {"reference": {"ok": True, "report": _report(1.0, 50.0, 1.0, 1000)},
              "project": {"ok": True, "report": _report(0.5, 100.0, 1.0, 500)}}
-    results = {
+    results: dict[str, Any] = {
         "machine": machine,
         "workload": {"rooms": 1, "players_per_room": 10, "duration": 5.0, "tick_rate": 20},
         "runs": arena,

@@ -146,6 +146,7 @@ def test_paddle_player_moves_to_meet_the_ball(exact: None) -> None:
         dirs.append(d)
         pos += d * 480  # what the game does in two ticks
     assert player.target == pytest.approx(8000 + 60 * 7840 / 120)
+    assert player.target is not None
     assert 1 in dirs and -1 not in dirs[:10]
     assert abs(pos - player.target) < 3200 * 0.12 + 480
     assert dirs[-1] == 0  # arrived: holds still in the dead band
