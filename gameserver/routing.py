@@ -13,13 +13,21 @@ from gameserver.lobby_socket import LobbyConsumer
 from gameserver.net.close_middleware import CloseCodeMiddleware
 from lobby.auth import socket_auth
 
-websocket_urlpatterns = [
-    re_path(rf"^ws/game/(?P<room_name>{ROOM_NAME_PATTERN})/$", GameConsumer.as_asgi()),
+
+def websocket_urlpatterns(game_consumer: type[GameConsumer] = GameConsumer) -> list[Any]:
+    """The socket routes: `/ws/game/<room>/` to `game_consumer`, `/ws/lobby/`."""
     # Channels' URLRouter routes ASGI applications through Django's path().
-    path("ws/lobby/", LobbyConsumer.as_asgi()),  # type: ignore[arg-type]
-]
+    return [
+        re_path(rf"^ws/game/(?P<room_name>{ROOM_NAME_PATTERN})/$",
+                game_consumer.as_asgi()),  # type: ignore[arg-type]
+        path("ws/lobby/", LobbyConsumer.as_asgi()),  # type: ignore[arg-type]
+    ]
 
 
-def websocket_application() -> Any:
-    """Close codes any server can send → origin check → session and token auth → routes."""
-    return CloseCodeMiddleware(socket_auth(URLRouter(websocket_urlpatterns)))
+def websocket_application(game_consumer: type[GameConsumer] = GameConsumer) -> Any:
+    """Close codes any server can send → origin check → session and token auth → routes.
+
+    `game_consumer` is the game socket's consumer (the benchmark's textbook
+    pattern, load_tests/textbook.py, passes its own).
+    """
+    return CloseCodeMiddleware(socket_auth(URLRouter(websocket_urlpatterns(game_consumer))))

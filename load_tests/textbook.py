@@ -18,16 +18,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameserver.settings")
 
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.consumer import AsyncConsumer
-from channels.routing import ProtocolTypeRouter, URLRouter
-from django.urls import path, re_path
+from channels.routing import ProtocolTypeRouter
 
-from engine.protocol import ROOM_NAME_PATTERN
-from gameserver import asgi
+from gameserver import asgi, routing
 from gameserver.consumers import GameConsumer
-from gameserver.lobby_socket import LobbyConsumer
-from gameserver.net.close_middleware import CloseCodeMiddleware
 from gameserver.relay import group_name
-from lobby.auth import socket_auth
 
 
 class TextbookGameConsumer(GameConsumer):
@@ -75,10 +70,6 @@ class TextbookGameConsumer(GameConsumer):
 
 application = ProtocolTypeRouter({
     "http": asgi.http_app,
-    "websocket": CloseCodeMiddleware(socket_auth(URLRouter([
-        re_path(rf"^ws/game/(?P<room_name>{ROOM_NAME_PATTERN})/$",
-                TextbookGameConsumer.as_asgi()),
-        path("ws/lobby/", LobbyConsumer.as_asgi()),
-    ]))),
+    "websocket": routing.websocket_application(TextbookGameConsumer),
 })
 """The project's ASGI application with the textbook game consumer."""
