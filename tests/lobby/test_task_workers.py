@@ -10,6 +10,7 @@ task an effect that shows how often it was applied (a counter `t.<key>`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,7 +28,15 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import ROOT, RedisServer, free_port, migrate, server_env, wait_until
+from tests.servers import (
+    ROOT,
+    RedisServer,
+    free_port,
+    migrate,
+    scratch_postgres,
+    server_env,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.redis, pytest.mark.live]
 
@@ -86,20 +95,20 @@ class Deployment:
 
 @pytest.fixture
 def deployment() -> Iterator[Deployment]:
-    redis = RedisServer.start()
     workdir = Path(tempfile.mkdtemp(prefix="arena-tasks-"))
-    env = server_env(workdir / "db.sqlite3", {"REDIS_URL": redis.url, **TIMINGS})
-    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        env["DATABASE_URL"] = os.environ["DATABASE_URL"]
-    migrate(env)
-    found = Deployment(env=env, workdir=workdir)
-    found.ctl("reset")
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        redis = RedisServer.start()
+        stack.callback(redis.stop)
+        env = server_env(workdir / "db.sqlite3", {"REDIS_URL": redis.url, **TIMINGS})
+        url = os.environ.get("DATABASE_URL", "")
+        if url.startswith("postgres"):
+            env["DATABASE_URL"] = stack.enter_context(scratch_postgres(url))
+        migrate(env)
+        found = Deployment(env=env, workdir=workdir)
+        stack.callback(found.stop)
+        found.ctl("reset")
         yield found
-    finally:
-        found.stop()
-        redis.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def statuses(stats: dict[str, Any]) -> dict[str, int]:
