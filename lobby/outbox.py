@@ -120,6 +120,15 @@ def unsent(ids: Iterable[int]) -> None:
     Task.objects.filter(pk__in=list(ids), status=Task.PENDING).update(sent_at=None)
 
 
+def _claimed(task_id: int, token: str) -> Task | None:
+    """Task `task_id`, locked, if it is still pending under claim `token` (in a transaction)."""
+    return (
+        Task.objects.select_for_update()
+        .filter(pk=task_id, status=Task.PENDING, claim=token)
+        .first()
+    )
+
+
 def claim(task_id: int) -> tuple[str, str] | None:
     """Lease task `task_id` to the caller: `(claim, kind)`, or None if it is not runnable
     (done, dead, not due, or leased to a live worker). Counts one attempt.
@@ -161,11 +170,7 @@ def complete(task_id: int, token: str, effect: Callable[[Task], T]) -> tuple[boo
     propagates (the caller then calls `fail`).
     """
     with transaction.atomic():
-        task = (
-            Task.objects.select_for_update()
-            .filter(pk=task_id, status=Task.PENDING, claim=token)
-            .first()
-        )
+        task = _claimed(task_id, token)
         if task is None:
             return False, None
         result = effect(task)
@@ -194,11 +199,7 @@ def fail(task_id: int, token: str, error: str) -> str | None:
     """
     config = _config()
     with transaction.atomic():
-        task = (
-            Task.objects.select_for_update()
-            .filter(pk=task_id, status=Task.PENDING, claim=token)
-            .first()
-        )
+        task = _claimed(task_id, token)
         if task is None:
             return None
         task.last_error = error[-MAX_ERROR_CHARS:]
