@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from pydantic import BaseModel, ValidationError
 
 from engine.errors import CodedError
-from lobby import tokens
+from lobby import client_address, tokens
 
 M = TypeVar("M", bound=BaseModel)
 View = Callable[..., HttpResponse]
@@ -132,6 +132,29 @@ class BearerTokenMiddleware:
                 request.user = AnonymousUser()
                 return error_response(401, exc.code, exc.message)
             request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+
+class ForwardedProtoMiddleware:
+    """`X-Forwarded-Proto` counts only when a trusted proxy sent the request.
+
+    Behind a TLS-terminating proxy the app sees plain HTTP; the proxy says
+    what the browser used in `X-Forwarded-Proto`, and `SECURE_PROXY_SSL_HEADER`
+    makes Django believe it (`request.is_secure()`, so the login `Origin`
+    check and Django's CSRF check compare with `https://`). A client could
+    write that header too, so it is removed here unless the direct peer is in
+    TRUSTED_PROXIES (`lobby/client_address.py`, the one authority on who sent
+    a request). This middleware runs first.
+    """
+
+    META_KEY = "HTTP_X_FORWARDED_PROTO"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.META_KEY in request.META and not client_address.for_request(request).proxied:
+            del request.META[self.META_KEY]
         return self.get_response(request)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import ssl
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from gameserver.management.commands.runcluster import proxied_env, render_nginx
+from gameserver.management.commands.runcluster import TlsListener, proxied_env, render_nginx
 from tests.servers import LiveServer, free_port, migrate, require, server_env, wait_until
 
 pytestmark = pytest.mark.live
@@ -31,18 +32,22 @@ GUEST_BUDGET = 3
 
 @dataclass
 class Front:
-    """nginx on `port` in front of one daphne process."""
+    """nginx on `port` (and TLS on `tls_port`) in front of one daphne process."""
 
     port: int
+    tls_port: int
+    tls: ssl.SSLContext
     backend: LiveServer
 
 
 def request(
     port: int, method: str, path: str, body: Any = None, *, source: str = "127.0.0.1",
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None, tls: ssl.SSLContext | None = None,
 ) -> tuple[int, Any, dict[str, str]]:
-    """One HTTP request from loopback address `source`: (status, decoded body, headers)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    """One HTTP(S) request from loopback address `source`: (status, decoded body, headers)."""
+    conn = (http.client.HTTPSConnection("127.0.0.1", port, timeout=10, source_address=(source, 0),
+                                        context=tls) if tls is not None else
+            http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0)))
     try:
         data = None if body is None else json.dumps(body).encode()
         conn.request(method, path, body=data,
@@ -73,9 +78,16 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     })
     env.pop("TRUSTED_PROXIES", None)
     migrate(env)
+    openssl = shutil.which("openssl")
+    require(openssl is not None, "openssl is not installed (it makes the TLS certificate)")
+    assert openssl is not None
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     backend = LiveServer(env=proxied_env(env)).start()
-    port = free_port()
-    config = render_nginx(tmp, "127.0.0.1", port, [backend.port])
+    port, tls_port = free_port(), free_port()
+    config = render_nginx(tmp, "127.0.0.1", port, [backend.port], TlsListener(tls_port, cert, key))
     check = subprocess.run([binary, "-t", "-p", str(tmp), "-c", str(config)],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
@@ -89,7 +101,8 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
 
     try:
         wait_until(healthy, 10, "nginx")
-        yield Front(port=port, backend=backend)
+        yield Front(port=port, tls_port=tls_port,
+                    tls=ssl.create_default_context(cafile=str(cert)), backend=backend)
     finally:
         process.terminate()
         process.wait(10)
@@ -181,3 +194,35 @@ def test_browser_logins_through_nginx_are_checked_against_the_sites_own_origin(
                                         headers={"Origin": foreign})
         assert status == 403 and body["error"]["code"] == "csrf_failed", foreign
         assert "sessionid=" not in headers.get("Set-Cookie", "")
+
+
+def test_https_logins_through_nginx_match_the_https_origin_and_clients_cannot_claim_it(
+    front: Front,
+) -> None:
+    """nginx terminates TLS and says so in X-Forwarded-Proto; only nginx is believed.
+
+    Each request comes from its own address: the guest budget is per client.
+    """
+    secure_site = f"https://127.0.0.1:{front.tls_port}"
+    status, body, headers = request(front.tls_port, "POST", "/api/session/guest", {"name": "tl"},
+                                    source="127.0.0.8", headers={"Origin": secure_site},
+                                    tls=front.tls)
+    assert status == 201, body
+    assert "sessionid=" in headers.get("Set-Cookie", "")
+    # Over TLS, an http:// Origin is another site.
+    status, body, _ = request(front.tls_port, "POST", "/api/session/guest", {"name": "tl"},
+                              source="127.0.0.9", tls=front.tls,
+                              headers={"Origin": f"http://127.0.0.1:{front.tls_port}"})
+    assert status == 403 and body["error"]["code"] == "csrf_failed", body
+    # A client claiming https on the plain port: nginx overwrites the header.
+    status, body, _ = request(front.port, "POST", "/api/session/guest", {"name": "tl"},
+                              source="127.0.0.10",
+                              headers={"Origin": f"https://127.0.0.1:{front.port}",
+                                       "X-Forwarded-Proto": "https"})
+    assert status == 403 and body["error"]["code"] == "csrf_failed", body
+    # ...and straight to the backend from an untrusted peer: the header is dropped.
+    status, body, _ = request(front.backend.port, "POST", "/api/session/guest", {"name": "tl"},
+                              source="127.0.0.11",
+                              headers={"Origin": f"https://127.0.0.1:{front.backend.port}",
+                                       "X-Forwarded-Proto": "https"})
+    assert status == 403 and body["error"]["code"] == "csrf_failed", body

@@ -223,3 +223,33 @@ def test_room_creation_is_capped_per_user_and_closed_rooms_do_not_count(
     rooms.close_room(made[0].json()["room"]["name"])
     assert post_json(Client(), "/api/rooms", {"name": "third"}, **bearer(token)).status_code == 201
     assert Room.objects.filter(created_by=user, closed_at__isnull=True).count() == 2
+
+
+# Behind a TLS-terminating proxy: X-Forwarded-Proto, believed only from one ------------
+
+
+def test_a_https_login_through_a_trusted_proxy_matches_the_sites_https_origin(
+    arena: Callable[..., None],
+) -> None:
+    arena(trusted_proxies="127.0.0.1/32")
+    # A proxy passes the browser's Host as it was sent (gameserver/deploy/nginx.conf).
+    client = Client(REMOTE_ADDR="127.0.0.1", HTTP_HOST="testserver")
+    answer = browser_login(client, Origin="https://testserver", X_Forwarded_Proto="https")
+    assert answer.status_code == 201, answer.content
+    assert "sessionid" in answer.cookies
+    # The same proxy saying the browser used plain http: an https Origin is foreign.
+    answer = browser_login(Client(REMOTE_ADDR="127.0.0.1", HTTP_HOST="testserver"), Origin="https://testserver",
+                           X_Forwarded_Proto="http")
+    assert_error(answer, 403, "csrf_failed")
+
+
+def test_a_client_cannot_claim_https_with_x_forwarded_proto(arena: Callable[..., None]) -> None:
+    arena(trusted_proxies="127.0.0.1/32")
+    client = Client(REMOTE_ADDR="127.0.0.5", HTTP_HOST="testserver")
+    before = User.objects.count()
+    answer = browser_login(client, Origin="https://testserver", X_Forwarded_Proto="https")
+    assert_error(answer, 403, "csrf_failed")
+    assert User.objects.count() == before
+    # ...and its plain-http login is still its own origin.
+    answer = browser_login(client, Origin=SITE, X_Forwarded_Proto="https")
+    assert answer.status_code == 201, answer.content

@@ -17,6 +17,11 @@ client; daphne's own `--proxy-headers` is not used. `/metrics` through nginx
 always needs the token (a proxied request never gets network trust), so the
 launcher generates METRICS_TOKEN when none is given, keeps it in
 `var/metrics_token` (mode 0600) and prints where it is.
+
+TLS: with `--tls-cert FILE --tls-key FILE --tls-port N`, nginx also listens
+on HOST:N with TLS and tells the processes, in `X-Forwarded-Proto`, that the
+browser used https (the login `Origin` check and Django's CSRF check compare
+against `https://HOST:N` then).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +74,22 @@ def proxied_env(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def render_nginx(prefix: Path, host: str, port: int, upstream_ports: list[int]) -> Path:
+@dataclass(frozen=True)
+class TlsListener:
+    """Where nginx terminates TLS: a port on the same host, a certificate chain and its key."""
+
+    port: int
+    cert: Path
+    key: Path
+
+    def directives(self, host: str) -> str:
+        return (f"        listen {host}:{self.port} ssl;\n"
+                f"        ssl_certificate {self.cert};\n"
+                f"        ssl_certificate_key {self.key};")
+
+
+def render_nginx(prefix: Path, host: str, port: int, upstream_ports: list[int],
+                 tls: TlsListener | None = None) -> Path:
     """Write an nginx config for these upstreams under `prefix`; return its path."""
     for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (prefix / "tmp" / name).mkdir(parents=True, exist_ok=True)
@@ -79,7 +100,8 @@ def render_nginx(prefix: Path, host: str, port: int, upstream_ports: list[int]) 
     )
     text = NGINX_TEMPLATE.read_text()
     for marker, value in (("@PREFIX@", str(prefix)), ("@HOST@", host), ("@PORT@", str(port)),
-                          ("@SERVERS@", servers)):
+                          ("@SERVERS@", servers),
+                          ("@TLS@", tls.directives(host) if tls else "")):
         text = text.replace(marker, value)
     path = prefix / "nginx.conf"
     path.write_text(text)
@@ -105,16 +127,38 @@ class Command(BaseCommand):
         parser.add_argument("--processes", type=int, default=2)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--tls-port", type=int, help="nginx also serves https on this port")
+        parser.add_argument("--tls-cert", type=Path, help="certificate chain (PEM) for --tls-port")
+        parser.add_argument("--tls-key", type=Path, help="private key (PEM) for --tls-port")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not 1 <= options["processes"] <= 64:
             raise CommandError("--processes must be 1 to 64")
-        status = run(options["processes"], options["host"], options["port"])
+        status = run(options["processes"], options["host"], options["port"], tls_listener(options))
         if status:
             raise CommandError("a process of the cluster exited; stopped the others")
 
 
-def run(processes: int, host: str, port: int) -> int:
+def tls_listener(options: dict[str, Any]) -> TlsListener | None:
+    """The TLS listener the options ask for; all three of --tls-* or none."""
+    given = [options.get(k) for k in ("tls_port", "tls_cert", "tls_key")]
+    if not any(given):
+        return None
+    if not all(given):
+        raise CommandError("--tls-port, --tls-cert and --tls-key go together")
+    tls = TlsListener(int(options["tls_port"]), Path(options["tls_cert"]).resolve(),
+                      Path(options["tls_key"]).resolve())
+    if not 1 <= tls.port <= 65535:
+        raise CommandError("--tls-port must be 1 to 65535")
+    for path in (tls.cert, tls.key):
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file")
+    if shutil.which("nginx") is None:
+        raise CommandError("--tls-* needs nginx, which is not installed")
+    return tls
+
+
+def run(processes: int, host: str, port: int, tls: TlsListener | None = None) -> int:
     """Start the cluster and wait; 0 after Ctrl-C/SIGTERM, 1 if a process exited."""
     children: list[subprocess.Popen[bytes]] = []
     workdir = Path(tempfile.mkdtemp(prefix="arena-cluster-"))
@@ -147,11 +191,13 @@ def run(processes: int, host: str, port: int) -> int:
         for each in ports:
             _wait_for_port(each, 30)
         if nginx is not None:
-            config = render_nginx(workdir, host, port, ports)
+            config = render_nginx(workdir, host, port, ports, tls)
             children.append(subprocess.Popen([nginx, "-p", str(workdir), "-c", str(config)]))
             print(f"arena cluster: http://{host}:{port}/ (nginx) → "
                   f"{len(ports)} processes on ports {ports[0]}–{ports[-1]}, one task worker",
                   flush=True)
+            if tls is not None:
+                print(f"arena cluster: https://{host}:{tls.port}/ (nginx, TLS)", flush=True)
         else:
             print(f"arena cluster: nginx not found; processes on ports {ports}", flush=True)
         print(f"arena cluster: /metrics needs 'Authorization: Bearer <token>' with {token_note}",
