@@ -10,7 +10,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from engine import protocol
-from engine.arena import codec
+from engine.arena import codec as arena_codec
+from engine.game import SnapshotCodec
 from tests.servers import LiveServer, http_json
 
 
@@ -21,10 +22,15 @@ def new_guest(server: LiveServer, name: str) -> tuple[int, str]:
 
 
 class Player:
-    """A real-socket client that keeps the world from full snapshots and deltas."""
+    """A real-socket client that keeps the world from full snapshots and deltas.
 
-    def __init__(self, ws: ClientConnection, user_id: int, token: str = "") -> None:
+    ``codec`` applies the deltas: the room's game's (the arena's by default).
+    """
+
+    def __init__(self, ws: ClientConnection, user_id: int, token: str = "",
+                 codec: SnapshotCodec = arena_codec) -> None:
         self.ws = ws
+        self.codec = codec
         self.user_id = user_id
         self.token = token
         self.state: dict[str, Any] | None = None
@@ -39,8 +45,16 @@ class Player:
         if frame["t"] == "snap":
             self.snap_times.append(time.monotonic())
             self.ticks.append(frame["tick"])
-            self.state = frame if frame["full"] else codec.apply(frame, self.state or {})
+            self.state = frame if frame["full"] else self.codec.apply(frame, self.state or {})
         return frame
+
+    async def until_frame(self, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The first frame for which ``check`` is true (at most 1,000 frames)."""
+        for _ in range(1000):
+            frame = await self.frame()
+            if check(frame):
+                return frame
+        raise AssertionError("no such frame")
 
     async def until(self, check: Callable[[], bool], timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout

@@ -13,7 +13,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,34 +27,11 @@ from tests.servers import ROOT, LiveServer, http_json, migrate, server_env
 pytestmark = pytest.mark.live
 
 
-class GamePlayer(Player):
-    """A live client decoding with its game's codec."""
-
-    codec: Any
-
-    async def frame(self) -> dict[str, Any]:
-        data = await asyncio.wait_for(self.ws.recv(), 5)
-        assert isinstance(data, bytes)
-        frame = protocol.decode(data)
-        if frame["t"] == "snap":
-            self.snap_times.append(time.monotonic())
-            self.state = frame if frame["full"] else self.codec.apply(frame, self.state or {})
-        return frame
-
-    async def until_frame(self, check: Any) -> dict[str, Any]:
-        for _ in range(1000):
-            frame = await self.frame()
-            if check(frame):
-                return frame
-        raise AssertionError("no such frame")
-
-
 async def play(server: LiveServer, room: str, name: str, game: str,
-               query: str = "") -> tuple[GamePlayer, dict[str, Any]]:
+               query: str = "") -> tuple[Player, dict[str, Any]]:
     user_id, token = new_guest(server, name)
     ws = await connect(f"{server.ws_url}/ws/game/{room}/?token={token}{query}")
-    player = GamePlayer(ws, user_id, token)
-    player.codec = registry.load_game(f"engine.{game}").codec
+    player = Player(ws, user_id, token, registry.load_game(f"engine.{game}").codec)
     welcome = await player.frame()
     assert welcome["t"] == "welcome", welcome
     return player, welcome
