@@ -120,6 +120,8 @@ class Assumptions:
     """Write statements per second one PostgreSQL primary takes (an assumed planning
     figure, not measured here: single-row writes with synchronous commit on SSD)."""
     db_utilisation: float = 0.7
+    session_interval_s: float = 1800.0
+    """Each player starts a session (a guest session and a lobby socket) this often."""
     join_interval_s: float = 200.0
     """Each player joins a room this often (a 180 s match, its countdown and the lobby)."""
     chat_interval_s: float = 60.0
@@ -134,8 +136,8 @@ class Assumptions:
 FIGURE_KEYS = (
     "cpu_s_per_player_s", "rss_base_bytes", "rss_per_room_bytes", "rss_per_player_bytes",
     "bytes_out_per_player_s", "bytes_in_per_player_s", "redis_layer_ops_per_room_tick",
-    "redis_other_ops_per_room_tick", "redis_ops_per_s_per_core", "db_writes_per_join",
-    "db_writes_per_chat",
+    "redis_other_ops_per_room_tick", "redis_ops_per_s_per_core", "db_writes_per_session",
+    "db_writes_per_join", "db_writes_per_chat",
 )
 """The measured figures the model reads; any may be ``None`` (not measured)."""
 
@@ -157,6 +159,16 @@ def _div(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
+def db_writes_per_player_s(fig: dict[str, Any], asm: Assumptions) -> float | None:
+    """Database writes per player-second at the assumed session, join and chat rates."""
+    ws, wj, wc = (fig.get("db_writes_per_session"), fig.get("db_writes_per_join"),
+                  fig.get("db_writes_per_chat"))
+    if ws is None or wj is None or wc is None:
+        return None
+    return float(ws / asm.session_interval_s + wj / asm.join_interval_s
+                 + wc / asm.chat_interval_s)
+
+
 def players_per_unit(fig: dict[str, Any], asm: Assumptions) -> dict[str, float | None]:
     """How many players one unit of each resource carries at its planned utilisation.
 
@@ -176,10 +188,7 @@ def players_per_unit(fig: dict[str, Any], asm: Assumptions) -> dict[str, float |
     def per_player_s(per_room_tick: float | None) -> float | None:
         return None if per_room_tick is None else per_room_tick * asm.tick_rate / ppr
 
-    writes = None
-    if fig.get("db_writes_per_join") is not None and fig.get("db_writes_per_chat") is not None:
-        writes = (fig["db_writes_per_join"] / asm.join_interval_s
-                  + fig["db_writes_per_chat"] / asm.chat_interval_s)
+    writes = db_writes_per_player_s(fig, asm)
     traffic = None
     if fig.get("bytes_out_per_player_s") is not None:
         traffic = max(fig["bytes_out_per_player_s"], fig.get("bytes_in_per_player_s") or 0.0)
@@ -237,13 +246,13 @@ def needs(fig: dict[str, Any], asm: Assumptions, players: int) -> dict[str, Any]
         out["redis_first_load"] = first / budget
         if first < budget:
             out["redis_shards"] = max(1, math.ceil(layer / (budget - first))) if layer else 1
-    wj, wc = fig.get("db_writes_per_join"), fig.get("db_writes_per_chat")
-    out["db_writes_s"] = None
+    writes = db_writes_per_player_s(fig, asm)
+    out["db_writes_s"] = None if writes is None else players * writes
     out["db_primary_load"] = None
-    if wj is not None and wc is not None:
-        joins, chats = players / asm.join_interval_s, players / asm.chat_interval_s
-        out["db_joins_s"], out["db_chats_s"] = joins, chats
-        out["db_writes_s"] = joins * wj + chats * wc
+    out["db_sessions_s"] = players / asm.session_interval_s
+    out["db_joins_s"] = players / asm.join_interval_s
+    out["db_chats_s"] = players / asm.chat_interval_s
+    if out["db_writes_s"] is not None:
         out["db_primary_load"] = out["db_writes_s"] / (asm.db_writes_per_s * asm.db_utilisation)
     return out
 
@@ -613,7 +622,9 @@ def figures(runs: dict[str, Any], asm: Assumptions) -> dict[str, Any]:
     if db:
         ppr = asm.room_size
         join = (db["first_join"]["write"] + (ppr - 1) * db["join"]["write"]) / ppr
-        fig["db_writes_per_join"] = db["guest_session"]["write"] + join + db["leave"]["write"]
+        fig["db_writes_per_session"] = (db["guest_session"]["write"]
+                                        + db["lobby_connect"]["write"])
+        fig["db_writes_per_join"] = join + db["leave"]["write"]
         fig["db_writes_per_chat"] = db["chat_message"]["write"]
     return fig
 
@@ -688,9 +699,11 @@ def render(results: dict[str, Any]) -> dict[str, str]:
         "scripts counted too) |",
         f"| Redis ops/s one core takes | {_n(fig.get('redis_ops_per_s_per_core'), 0)} | "
         f"{bench.get('source') or REDIS_OPS_FALLBACK_SOURCE} |",
-        f"| database writes per join | {_n(fig.get('db_writes_per_join'), 2)} | guest session "
-        "+ seat (room creation amortised over a full room) + leave, statements counted "
-        f"in-process on {db.get('vendor') or '–'} |",
+        f"| database writes per session | {_n(fig.get('db_writes_per_session'), 2)} | guest "
+        "session + lobby socket, statements counted in-process on "
+        f"{db.get('vendor') or '–'} |",
+        f"| database writes per join | {_n(fig.get('db_writes_per_join'), 2)} | seat (room "
+        "creation amortised over a full room) + leave |",
         f"| database writes per chat message | {_n(fig.get('db_writes_per_chat'), 2)} | "
         "same |",
     ]
@@ -737,8 +750,8 @@ def render(results: dict[str, Any]) -> dict[str, str]:
         t["redis_first_load"] is None else "more than one core for leases alone")
     row("first Redis load (of its planned budget)", lambda t: "–" if t["redis_first_load"]
         is None else f"{100 * t['redis_first_load']:.0f} %")
-    row("database writes/s (joins/s, chat/s)", lambda t: f"{_n(t['db_writes_s'], 0)} "
-        f"({_n(t.get('db_joins_s'), 0)}, {_n(t.get('db_chats_s'), 0)})")
+    row("database writes/s (sessions/s, joins/s, chat/s)", lambda t: f"{_n(t['db_writes_s'], 0)} "
+        f"({_n(t['db_sessions_s'], 0)}, {_n(t['db_joins_s'], 0)}, {_n(t['db_chats_s'], 0)})")
     row("one database primary's load", lambda t: "–" if t["db_primary_load"] is None
         else f"{100 * t['db_primary_load']:.0f} %")
     model_md = "\n".join(asm_lines + rank + summary + t_rows)

@@ -37,6 +37,7 @@ FIG: dict[str, Any] = {
     "redis_layer_ops_per_room_tick": 0.01,
     "redis_other_ops_per_room_tick": 0.2,
     "redis_ops_per_s_per_core": 100_000.0,
+    "db_writes_per_session": 9.0,
     "db_writes_per_join": 6.0,
     "db_writes_per_chat": 1.0,
 }
@@ -61,14 +62,18 @@ def test_memory_decides_the_processes_when_it_runs_out_first() -> None:
 
 def test_first_bottleneck_is_the_resource_that_saturates_first() -> None:
     assert model(FIG, ASM)["first_bottleneck"] == "cpu"
-    # A database that takes 10 writes/s: 6/200 + 1/60 writes per player-second
-    # saturate it at ~150 players, before a core (700).
+    # A database that takes 10 writes/s: 9/1800 + 6/200 + 1/60 writes per
+    # player-second saturate it at ~135 players, before a core (700).
     slow_db = replace(ASM, db_writes_per_s=10.0)
     m = model(FIG, slow_db)
     assert m["first_bottleneck"] == "database"
     assert m["ranking"][:2] == ["database", "cpu"]
     ppu = m["players_per_unit"]
-    assert ppu["database"] == pytest.approx(10.0 * 0.7 / (6 / 200 + 1 / 60))
+    assert ppu["database"] == pytest.approx(10.0 * 0.7 / (9 / 1800 + 6 / 200 + 1 / 60))
+    out = needs(FIG, ASM, 10_000)
+    assert out["db_writes_s"] == pytest.approx(10_000 * (9 / 1800 + 6 / 200 + 1 / 60))
+    doubled = needs({**FIG, "db_writes_per_chat": 2.0}, ASM, 10_000)
+    assert doubled["db_writes_s"] - out["db_writes_s"] == pytest.approx(10_000 / 60)
     # Cheap CPU: a shared service saturates first, and it is named as the shared one too.
     cheap = {**FIG, "cpu_s_per_player_s": 1e-7, "rss_per_player_bytes": 1024}
     m = model(cheap, ASM)
@@ -126,7 +131,8 @@ def test_figures_from_runs() -> None:
         "redis_benchmark": {"ok": True, "report": {"ops_per_s": 80_000.0}},
         "db": {"ok": True, "report": {
             "guest_session": {"write": 2.0}, "first_join": {"write": 21.0},
-            "join": {"write": 1.0}, "leave": {"write": 1.0}, "chat_message": {"write": 1.0}}},
+            "join": {"write": 1.0}, "leave": {"write": 1.0}, "chat_message": {"write": 1.0},
+            "lobby_connect": {"write": 2.0}}},
     }
     fig = figures(runs, ASM)
     assert fig["cpu_s_per_player_s"] == pytest.approx(4.0 / 2000)
@@ -137,8 +143,9 @@ def test_figures_from_runs() -> None:
     assert fig["redis_layer_ops_per_room_tick"] == pytest.approx(10 / 1000)
     assert fig["redis_other_ops_per_room_tick"] == pytest.approx(500 / 1000)
     assert fig["redis_ops_per_s_per_core"] == 80_000.0
-    # session 2 + (21 + 19 × 1) / 20 + leave 1
-    assert fig["db_writes_per_join"] == pytest.approx(2 + 2 + 1)
+    # guest session 2 + lobby socket 2; a join: (21 + 19 × 1) / 20 + leave 1
+    assert fig["db_writes_per_session"] == pytest.approx(4)
+    assert fig["db_writes_per_join"] == pytest.approx(2 + 1)
     assert fig["db_writes_per_chat"] == 1.0
     # A failed run gives no figure rather than a wrong one.
     runs["steady"] = {"ok": False, "error": "boom", "report": None}
