@@ -49,6 +49,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -79,6 +80,7 @@ LAYER_COMMANDS = frozenset({"publish", "spublish", "subscribe", "unsubscribe", "
 IGNORED_COMMANDS = frozenset({"info", "hello", "client|setinfo"})
 """Our own probes."""
 MARKERS = "capacity"
+STEADY_DELIVERY = 0.95
 
 
 @dataclass(frozen=True)
@@ -444,10 +446,11 @@ def sampled_run(urls: list[str], pids: list[int], rooms: int, players_per_room: 
     return report, samples[0], samples[1]
 
 
-def _window(report: dict[str, Any]) -> dict[str, Any]:
-    """The part of a bot report the capacity JSON keeps."""
+def _window(report: dict[str, Any], planned: int) -> dict[str, Any]:
+    """The part of a bot report the capacity JSON keeps, with the load beside it."""
     srv = report.get("server") or {}
-    return {"players": report.get("ccu"), "rooms": report.get("rooms"),
+    return {"planned_players": planned, "load_avg_1m": round(os.getloadavg()[0], 2),
+            "players": report.get("ccu"), "rooms": report.get("rooms"),
             "duration_s": report.get("duration_s"), "cpu_s": srv.get("proc_cpu_s"),
             "delivery_ratio": report.get("delivery_ratio"),
             "ack_p99_ms": (report.get("ack_latency_ms") or {}).get("p99"),
@@ -470,8 +473,8 @@ def one_process_run(sz: Sizes, tmp: Path, rooms: int, per_room: int, name: str,
         base = warm_base(urls, pids, name)
         say(f"capacity: {name}: {rooms} rooms × {per_room} players, {sz.duration:.0f} s…")
         report, s0, s1 = sampled_run(urls, pids, rooms, per_room, sz.duration, name)
-    out: dict[str, Any] = {**_window(report), "rss_base_bytes": base, "rss_bytes": None,
-                           "tcp": None, "sample_s": None}
+    out: dict[str, Any] = {**_window(report, rooms * per_room), "rss_base_bytes": base,
+                           "rss_bytes": None, "tcp": None, "sample_s": None}
     if s0 is not None and s1 is not None:
         out["rss_bytes"] = s1.rss
         out["sample_s"] = s1.t - s0.t
@@ -486,7 +489,7 @@ def redis_run(sz: Sizes, redis_url: str, tmp: Path) -> dict[str, Any]:
         pids = [p.pid for p in procs]
         report, s0, s1 = sampled_run(urls, pids, sz.rooms, sz.players_per_room, sz.duration,
                                      "capacity-redis", redis_url, sticky=True)
-    out: dict[str, Any] = {**_window(report), "commands": None, "sample_s": None}
+    out: dict[str, Any] = {**_window(report, sz.players), "commands": None, "sample_s": None}
     if s0 is not None and s1 is not None and s0.redis is not None and s1.redis is not None:
         out["sample_s"] = s1.t - s0.t
         out["commands"] = {k: n - s0.redis.get(k, 0) for k, n in sorted(s1.redis.items())
@@ -543,6 +546,29 @@ def db_run(sz: Sizes, tmp: Path, database_url: str | None) -> dict[str, Any]:
         raise RuntimeError(f"db_writes exited {done.returncode}: {done.stderr[-1500:]}")
     result: dict[str, Any] = json.loads(out.read_text())
     return result
+
+
+def warnings(runs: dict[str, Any]) -> list[str]:
+    """Runs that were not a steady state: the machine could not carry them.
+
+    A run whose bots did not all connect, or that delivered less than
+    :data:`STEADY_DELIVERY` of its snapshots, measured an overloaded machine:
+    its figures are kept but flagged.
+    """
+    out = []
+    for name in ("steady", "shape", "redis"):
+        rec = runs.get(name) or {}
+        r = rec.get("report") if rec.get("ok") else None
+        if not r:
+            continue
+        planned, players = r.get("planned_players"), r.get("players") or 0
+        delivered = r.get("delivery_ratio") or 0.0
+        if (planned and players < planned) or delivered < STEADY_DELIVERY:
+            out.append(f"the {name} run connected {players} of {planned} players and delivered "
+                       f"{100 * delivered:.1f} % of their snapshots (load average "
+                       f"{r.get('load_avg_1m')} at its end): the machine could not carry it, "
+                       "its figures are not a steady state")
+    return out
 
 
 def _recorded(name: str, results: dict[str, Any], say: Callable[[str], None],
@@ -717,6 +743,10 @@ def render(results: dict[str, Any]) -> dict[str, str]:
                       "chat_message") if k in db) + "."]
     if failed:
         lines += ["", "Not measured: " + "; ".join(failed) + "."]
+    warned = warnings(runs)
+    if warned:
+        lines[1:1] = ["", "**Not a steady state:** " + "; ".join(warned) + ". Re-run on a "
+                      "quieter machine or with fewer players (`--rooms`)."]
     figures_md = "\n".join(lines)
 
     ppu = mod["players_per_unit"]
@@ -767,6 +797,9 @@ def render(results: dict[str, Any]) -> dict[str, str]:
             f"{chk['predicted_cpu_s']:.2f} CPU-s (players × seconds × the one-process figure), "
             f"measured {chk['cpu_s']:.2f} CPU-s over both processes: "
             f"{100 * chk['error']:+.0f} %.")
+        if any(w.startswith(("the steady ", "the redis ")) for w in warned):
+            check_md += (" Not a steady state (the warning above the measured figures): the "
+                         "difference says more about the machine's load than about the model.")
     return {"figures": figures_md, "model": model_md, "check": check_md}
 
 

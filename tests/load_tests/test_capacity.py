@@ -21,6 +21,7 @@ from load_tests.capacity import (
     parse_redis_benchmark_csv,
     parse_ss,
     render,
+    warnings,
 )
 from load_tests.cli import build_parser, main
 from load_tests.db_writes import classify
@@ -240,3 +241,22 @@ def test_the_cli_parses_capacity_and_refuses_bad_values(tmp_path: Path,
     assert main(["capacity", "--duration", "1", "--out", str(out)]) == 2
     with pytest.raises(SystemExit):
         build_parser().parse_args(["capacity", "--join-interval-s", "soon"])
+
+
+def test_runs_the_machine_could_not_carry_are_flagged() -> None:
+    results = _results()
+    steady = {"planned_players": 200, "players": 60, "rooms": 4, "duration_s": 10.0,
+              "cpu_s": 4.0, "delivery_ratio": 0.2, "load_avg_1m": 11.0}
+    healthy = {**results["runs"]["redis"]["report"], "planned_players": 40}
+    results["runs"] = {"steady": {"ok": True, "report": steady},
+                       "redis": {"ok": True, "report": healthy}}
+    assert warnings(results["runs"]) == [
+        "the steady run connected 60 of 200 players and delivered 20.0 % of their snapshots "
+        "(load average 11.0 at its end): the machine could not carry it, its figures are not "
+        "a steady state"]
+    blocks = render(results)
+    assert "**Not a steady state:** the steady run connected 60 of 200" in blocks["figures"]
+    assert "Not a steady state" in blocks["check"]
+    results["runs"]["steady"]["report"] = {**steady, "players": 200, "delivery_ratio": 0.99}
+    assert warnings(results["runs"]) == []
+    assert "steady state" not in render(results)["figures"] + render(results)["check"]
