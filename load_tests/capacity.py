@@ -773,8 +773,8 @@ def render(results: dict[str, Any]) -> dict[str, str]:
         f"memory {_n(t['processes_by_memory'])})")
     row("CPU used, in fully busy cores", lambda t: _n(t.get("cpu_cores_busy")))
     row("memory, all processes", lambda t: f"{_n(t.get('memory_gib'), 1)} GiB")
-    row("network out / in", lambda t: f"{_n(t['gbit_s_out'], 2)} / {_n(t['gbit_s_in'], 2)} "
-        "Gbit/s")
+    row("network out / in (host links)", lambda t: f"{_n(t['gbit_s_out'], 2)} / "
+        f"{_n(t['gbit_s_in'], 2)} Gbit/s ({_n(t['network_links'])})")
     row("Redis ops/s", lambda t: _n(t["redis_ops_s"], 0))
     row("Redis shards", lambda t: _n(t["redis_shards"]) if t["redis_shards"] is not None or
         t["redis_first_load"] is None else "more than one core for leases alone")
@@ -813,6 +813,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rooms", type=int, default=d.rooms)
     p.add_argument("--players-per-room", type=int, default=d.players_per_room)
     p.add_argument("--duration", type=float, default=d.duration, help="window of each run, s")
+    p.add_argument("--shape-rooms", type=int, default=d.shape_rooms,
+                   help="the memory fit's second run: this many rooms…")
+    p.add_argument("--shape-players", type=int, default=d.shape_players,
+                   help="…of this many players")
     p.add_argument("--database-url", default=None,
                    help="count database statements on this (migrated by the command) database "
                         "instead of a fresh SQLite file, e.g. postgres://…/h_capacity")
@@ -834,9 +838,11 @@ class UsageError(Exception):
 def sizes_from_args(a: argparse.Namespace) -> Sizes:
     if a.quick:
         return QUICK
-    if a.rooms < 1 or a.players_per_room < 1 or a.duration < 3:
-        raise UsageError("--rooms and --players-per-room must be positive, --duration ≥ 3 s")
-    return Sizes(rooms=a.rooms, players_per_room=a.players_per_room, duration=a.duration)
+    if min(a.rooms, a.players_per_room, a.shape_rooms, a.shape_players) < 1 or a.duration < 3:
+        raise UsageError("--rooms, --players-per-room, --shape-rooms and --shape-players must "
+                         "be positive, --duration at least 3 s")
+    return Sizes(rooms=a.rooms, players_per_room=a.players_per_room, duration=a.duration,
+                 shape_rooms=a.shape_rooms, shape_players=a.shape_players)
 
 
 def assumptions_from_args(a: argparse.Namespace, base: Assumptions) -> Assumptions:

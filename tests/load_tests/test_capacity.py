@@ -21,6 +21,7 @@ from load_tests.capacity import (
     parse_redis_benchmark_csv,
     parse_ss,
     render,
+    sizes_from_args,
     warnings,
 )
 from load_tests.cli import build_parser, main
@@ -239,6 +240,9 @@ def test_the_cli_parses_capacity_and_refuses_bad_values(tmp_path: Path,
                  str(tmp_path / "absent.md"), "--cpu-utilisation", "1.5"]) == 2
     assert "fraction" in capsys.readouterr().err
     assert main(["capacity", "--duration", "1", "--out", str(out)]) == 2
+    assert main(["capacity", "--shape-rooms", "0", "--out", str(out)]) == 2
+    sized = build_parser().parse_args(["capacity", "--rooms", "3", "--shape-rooms", "7"])
+    assert (sizes_from_args(sized).rooms, sizes_from_args(sized).shape_rooms) == (3, 7)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["capacity", "--join-interval-s", "soon"])
 
