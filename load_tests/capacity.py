@@ -530,7 +530,8 @@ def redis_benchmark(redis_url: str) -> dict[str, Any]:
 
 def db_run(sz: Sizes, tmp: Path, database_url: str | None) -> dict[str, Any]:
     """:mod:`load_tests.db_writes` in a subprocess on a fresh migrated database."""
-    env = project_env(tmp / "capacity-db.sqlite3")
+    # No reconnect grace: a leave gives its seat back at the next tick, inside the count.
+    env = project_env(tmp / "capacity-db.sqlite3", RECONNECT_GRACE_SECONDS="0")
     if database_url:
         env["DATABASE_URL"] = database_url
     mig = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],

@@ -16,8 +16,9 @@ Steps, each followed by a settle (no new statement for 0.3 s, at most 5 s):
 socket to one new room until its ``welcome`` (the first join creates the
 room, the others take seats); one lobby socket sends ``messages`` chat
 messages, each awaited as its ``chat.message`` (stored before it is sent);
-every game socket disconnects (leave). The JSON holds, per step, the writes,
-reads and other statements per event.
+every game socket disconnects (leave: its writes come after the reconnect
+grace, so run with ``RECONNECT_GRACE_SECONDS=0`` to count them). The JSON
+holds, per step, the writes, reads and other statements per event.
 """
 
 from __future__ import annotations
@@ -71,11 +72,13 @@ class StatementCounter:
             return Counter(self.counts)
 
     async def settle(self) -> None:
-        """Return once no statement ran for SETTLE_QUIET_S (or after SETTLE_MAX_S)."""
-        deadline = time.monotonic() + SETTLE_MAX_S
+        """Return once no statement ran for SETTLE_QUIET_S since the call (work the step
+        left to background tasks gets that long to start), or after SETTLE_MAX_S."""
+        start = time.monotonic()
+        deadline = start + SETTLE_MAX_S
         while time.monotonic() < deadline:
             with self._lock:
-                quiet = time.monotonic() - self.last
+                quiet = time.monotonic() - max(self.last, start)
             if quiet >= SETTLE_QUIET_S:
                 return
             await asyncio.sleep(SETTLE_QUIET_S - quiet)

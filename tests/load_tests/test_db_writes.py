@@ -11,7 +11,7 @@ from load_tests.bench import ROOT, project_env
 
 
 def test_counts_of_a_real_join_and_chat(tmp_path: Path) -> None:
-    env = project_env(tmp_path / "db.sqlite3")
+    env = project_env(tmp_path / "db.sqlite3", RECONNECT_GRACE_SECONDS="0")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
                    env=env, check=True, timeout=120)
     out = tmp_path / "writes.json"
@@ -24,6 +24,8 @@ def test_counts_of_a_real_join_and_chat(tmp_path: Path) -> None:
     assert r["guest_session"]["write"] >= 1
     assert r["first_join"]["write"] >= 2
     assert r["join"]["write"] >= 1
+    # Without a reconnect grace a leave gives its seat back (a DELETE) inside the count.
+    assert r["leave"]["write"] >= 1
     # Every message is stored before it is sent, and counted once, not once per
     # reconnect of a thread's connection (the wrapper is installed once).
     assert 0 < r["chat_message"]["write"] <= 1
