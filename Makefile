@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := client/node_modules/.installed
 
-.PHONY: run test test-repeat setup lint bench migrate run-cluster clean
+.PHONY: run test test-repeat setup lint bench capacity migrate run-cluster clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -56,6 +56,13 @@ run-cluster: migrate
 
 bench: migrate
 	$(PY) -m load_tests bench --out bench/results.json
+
+# The capacity model (docs/capacity.md): measures this machine (a few minutes),
+# writes bench/capacity.json and regenerates the page's tables. CAPACITY_ARGS
+# passes options, e.g. CAPACITY_ARGS=--quick or CAPACITY_ARGS=--render-only.
+CAPACITY_ARGS ?=
+capacity: migrate
+	$(PY) -m load_tests capacity --out bench/capacity.json --docs docs/capacity.md $(CAPACITY_ARGS)
 
 clean:
 	rm -rf $(VENV) client/node_modules var

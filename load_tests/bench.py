@@ -478,13 +478,13 @@ def _constant(text: str) -> Callable[[re.Match[str]], str]:
     return lambda _match: text
 
 
-def update_docs(doc: Path, blocks: dict[str, str]) -> None:
-    """Replace each ``<!-- bench:<name>:start -->…<!-- bench:<name>:end -->`` block."""
+def update_docs(doc: Path, blocks: dict[str, str], prefix: str = "bench") -> None:
+    """Replace each ``<!-- <prefix>:<name>:start -->…<!-- <prefix>:<name>:end -->`` block."""
     if not doc.exists():
         return
     text = doc.read_text()
     for name, body in blocks.items():
-        start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+        start, end = f"<!-- {prefix}:{name}:start -->", f"<!-- {prefix}:{name}:end -->"
         pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
         if pattern.search(text):
             # A function: a replacement string would read backslashes in `body` as escapes.

@@ -1,8 +1,9 @@
-"""Command line: ``python -m load_tests run ...`` and ``python -m load_tests bench ...``.
+"""Command line: ``python -m load_tests run|bench|capacity ...``.
 
 ``run`` exits 0 when the run completed (whatever it measured), 2 on bad
 arguments; ``bench`` exits 0 when it wrote its results, even if some runs
-failed (they are recorded as failed).
+failed (they are recorded as failed); so does ``capacity`` (the capacity
+model, docs/capacity.md), 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -131,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "paddle-project); repeatable. paddle = the paddle workload against "
                         "reference and project")
     b.add_argument("--quiet", action="store_true")
+    c = sub.add_parser("capacity", help="measure this machine and model 10k/100k players "
+                                        "(make capacity, docs/capacity.md)")
+    from load_tests.capacity import add_args
+
+    add_args(c)
     return p
 
 
@@ -138,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     if a.cmd == "run":
         return cmd_run(a)
+    if a.cmd == "capacity":
+        from load_tests.capacity import main_capacity
+
+        return main_capacity(a)
     from load_tests.bench import main_bench
 
     return main_bench(a)
