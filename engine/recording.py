@@ -179,7 +179,8 @@ class Recorder:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What :func:`verify` found: ``bad_tick`` is None when every checksum matched."""
+    """What :func:`verify` found: ``checked`` checksums matched; ``bad_tick`` is the first
+    tick that differs (None: none did) and ``reason`` says how."""
 
     checked: int
     bad_tick: int | None = None
@@ -204,9 +205,9 @@ def verify(definition: AnyGame, recording: Recording) -> Verdict:
             m.step()
             want = sums.get(m.tick)
             if want is not None:
-                checked += 1
                 if state_checksum(m) != want:
                     return Verdict(checked, m.tick, "state checksum differs")
+                checked += 1
         return None
 
     for rec in recording.records():

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from engine import recording
 from engine.recording import Recording, Verdict
-from lobby import games
+from lobby import games, outbox, push
 from lobby.models import MatchResult, User
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 DIRECTORY = "replays"
 """Where recordings go in the storage."""
 PLAYBACK_SUFFIX = ".playback"
+CLEANUP_SECONDS = 3600
+"""The retention cleanup runs at most once per this many seconds (all processes together)."""
+CLEANUP_KEY = "replay.cleanup"
 
 
 class NoReplay(Exception):
@@ -79,9 +82,8 @@ def load(match: MatchResult) -> Recording:
         raise NoReplay(f"match {match.pk}: {exc}") from None
 
 
-def verify(match_id: int) -> Verdict:
-    """Re-simulate match `match_id`'s recording; `NoReplay` if there is none."""
-    rec = load(match_with_replay(match_id))
+def verify_recording(rec: Recording) -> Verdict:
+    """Re-simulate a loaded recording and compare its checksums (engine/recording.py)."""
     return recording.verify(games.get(rec.game), rec)
 
 
@@ -113,3 +115,13 @@ def cleanup(now: datetime | None = None) -> int:
 
     transaction.on_commit(remove)
     return len(rows)
+
+
+def schedule_cleanup(now: datetime | None = None) -> int | None:
+    """Enqueue the task `replay.cleanup` once per `CLEANUP_SECONDS` (the sweepers call
+    this; a shared `LobbyState` row elects one caller per period). The task's id, or None."""
+    period = str(int((now or timezone.now()).timestamp() // CLEANUP_SECONDS))
+    with transaction.atomic():
+        if not push.swap_state(CLEANUP_KEY, period):
+            return None
+        return outbox.enqueue("replay.cleanup", {})
