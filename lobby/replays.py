@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from engine import recording
 from engine.recording import Recording, Verdict
-from lobby import games, outbox, push
-from lobby.models import MatchResult, User
+from lobby import games, outbox
+from lobby.models import LobbyState, MatchResult, User
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +119,14 @@ def cleanup(now: datetime | None = None) -> int:
 
 def schedule_cleanup(now: datetime | None = None) -> int | None:
     """Enqueue the task `replay.cleanup` once per `CLEANUP_SECONDS` (the sweepers call
-    this; a shared `LobbyState` row elects one caller per period). The task's id, or None."""
-    period = str(int((now or timezone.now()).timestamp() // CLEANUP_SECONDS))
+    this; the `LobbyState` row `replay.cleanup`, locked, holds the last period that
+    had one). The task's id, or None when this period has had its cleanup."""
+    period = int((now or timezone.now()).timestamp() // CLEANUP_SECONDS)
     with transaction.atomic():
-        if not push.swap_state(CLEANUP_KEY, period):
+        row, _ = LobbyState.objects.select_for_update().get_or_create(
+            key=CLEANUP_KEY, defaults={"value": "-1"})
+        if row.value.lstrip("-").isdigit() and int(row.value) >= period:
             return None
+        row.value = str(period)
+        row.save(update_fields=["value"])
         return outbox.enqueue("replay.cleanup", {})
