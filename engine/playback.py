@@ -15,10 +15,13 @@ records of its outside calls (:class:`engine.inputlog.LogRecord`, as
   it (``{"t": "event", "kind", "tick", ...}``), in order;
 * ``results``: the match's standings at the end (:meth:`Game.results`).
 
-Frame ticks follow the live room's: the state right after step ``T`` for
-``T`` a multiple of ``tick_rate / snapshot_rate``, from the first such tick
-after the first recorded call to ``last_tick`` (always the last frame, even
-off that grid). Pure: no Django, asyncio or clocks.
+The match is played from a new match of ``config`` and ``seed``, or from
+``origin`` (a checkpoint, e.g. a recording's start when the playing phase
+began) when given. Frame ticks follow the live room's: the state right after
+step ``T`` for ``T`` a multiple of ``tick_rate / snapshot_rate``, from the
+first such tick after the start (after the first recorded call, when the
+start has no players yet) to ``last_tick`` (always the last frame, even off
+that grid). Pure: no Django, asyncio or clocks.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from engine import replay
 from engine.errors import EngineError
 from engine.game import AnyGame, Event, Game
 from engine.inputlog import LogRecord
-from engine.replay import apply_record
 
 DOCUMENT_VERSION = 1
 """``v`` of the playback document; bumped when its shape changes incompatibly."""
@@ -57,17 +60,26 @@ def build_playback(
     match_id: int,
     room: str,
     keyframe_seconds: float = 5,
+    origin: bytes | None = None,
 ) -> dict[str, Any]:
     """The playback document of the match ``records`` describe, up to ``last_tick``.
 
     ``records`` are in call order (as a game's input log keeps them); the
-    state of tick ``T`` includes every call stamped before ``T``. Raises
-    :class:`PlaybackError` for a negative ``last_tick`` or ``keyframe_seconds``
-    <= 0, records out of tick order, or a record the re-simulated match
-    refuses (the recording does not belong to this game, config or seed).
+    state of tick ``T`` includes every call stamped before ``T``. ``origin``:
+    the checkpoint to start from instead of a new match (``config`` still
+    gives the rates; it must be the checkpoint's). Raises
+    :class:`PlaybackError` for a ``last_tick`` before the start,
+    ``keyframe_seconds`` <= 0, an unreadable ``origin``, records out of tick
+    order, or a record the re-simulated match refuses (the recording does not
+    belong to this game, config, seed or origin).
     """
-    if last_tick < 0:
-        raise PlaybackError(f"last_tick must be >= 0, not {last_tick}")
+    try:
+        match = (definition.create(config, seed, False) if origin is None
+                 else definition.restore(origin, False))
+    except EngineError as err:
+        raise PlaybackError(f"cannot start the match: {err}") from None
+    if last_tick < match.tick:
+        raise PlaybackError(f"last_tick must be >= {match.tick}, not {last_tick}")
     if not keyframe_seconds > 0:
         raise PlaybackError(f"keyframe_seconds must be > 0, not {keyframe_seconds}")
     tick_rate = int(config.tick_rate)
@@ -75,11 +87,13 @@ def build_playback(
     every = max(1, tick_rate // snapshot_rate)
     frames_per_key = max(1, round(keyframe_seconds * snapshot_rate))
     pending = list(records)
-    first_tick = min(last_tick, (pending[0].tick // every + 1) * every if pending else every)
+    begin = match.tick
+    if pending and not match.player_ids():
+        begin = max(begin, pending[0].tick)
+    first_tick = min(last_tick, (begin // every + 1) * every)
 
-    match = definition.create(config, seed, False)
     codec = definition.codec
-    players: dict[int, str] = {}
+    players = {pid: match.player_name(pid) for pid in match.player_ids()}
     events: list[dict[str, Any]] = []
     frames: list[dict[str, Any]] = []
     keyframes: list[int] = []
@@ -132,9 +146,9 @@ def build_playback(
 
 
 def _apply(match: Game[Any], rec: LogRecord) -> list[Event]:
-    """:func:`engine.replay.apply_record`, a refusal turned into a :class:`PlaybackError`."""
+    """:func:`engine.replay.apply`, a refusal turned into a :class:`PlaybackError`."""
     try:
-        return apply_record(match, rec)
+        return replay.apply(match, rec)
     except EngineError as err:
         raise PlaybackError(
             f"tick {rec.tick}: {rec.kind} of player {rec.player_id} was refused ({err})"

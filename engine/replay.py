@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 G = TypeVar("G", bound="Game[Any]")
 
 
-def apply_record(match: Game[Any], rec: LogRecord) -> list[Event]:
+def apply(match: Game[Any], rec: LogRecord) -> list[Event]:
     """Make the one outside call ``rec`` describes on ``match``; the events it returns.
 
     Only ``start`` and ``end`` (staff calls) return events; the others return [].
@@ -52,7 +52,7 @@ def run(match: G, log: Iterable[LogRecord], upto_tick: int) -> G:
             break
         while match.tick < rec.tick:
             match.step()
-        apply_record(match, rec)
+        apply(match, rec)
     while match.tick < upto_tick:
         match.step()
     return match

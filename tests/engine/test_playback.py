@@ -174,6 +174,31 @@ def test_document_reproduces_every_frame_and_keyframe(
     assert wanted <= kinds, f"the scripted match lacks {wanted - kinds}"
 
 
+def test_a_document_from_an_origin_checkpoint() -> None:
+    """A recording that starts mid-room (at its checkpoint) plays from there."""
+    saved: dict[str, bytes] = {}
+
+    def fight_and_save(m: Game[Any], t: int) -> list[Event]:
+        if t == 51:
+            saved["origin"] = m.checkpoint()  # the state right after step 51
+        return arena_fight(m, t)
+
+    live = play(ARENA, ARENA_CONFIG, 9, 140, fight_and_save)
+    records = [r for r in live.match.input_log if r.tick >= 51]
+    doc = build_playback(ARENA, ARENA_CONFIG, 0, records, 140, match_id=2, room="r",
+                         keyframe_seconds=1, origin=saved["origin"])
+    assert doc["first_tick"] == 52
+    check_frames(ARENA, doc, live.states)
+    assert doc["events"] == [e for e in live.events if e["tick"] > 51]
+    assert [p["id"] for p in doc["players"]] == [1, 2, 3, 4], "those in the origin, by id"
+    with pytest.raises(PlaybackError, match="cannot start"):
+        build_playback(ARENA, ARENA_CONFIG, 0, records, 140, match_id=2, room="r",
+                       origin=b"not a checkpoint")
+    with pytest.raises(PlaybackError, match="last_tick must be >= 51"):
+        build_playback(ARENA, ARENA_CONFIG, 0, records, 50, match_id=2, room="r",
+                       origin=saved["origin"])
+
+
 def test_frames_are_the_live_snapshot_interval_and_keyframes_its_seconds() -> None:
     live = play(ARENA, ARENA_CONFIG, 3, 95, arena_fight)
     doc = document(ARENA, ARENA_CONFIG, live, keyframe_seconds=2)
