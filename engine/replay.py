@@ -41,7 +41,8 @@ def apply(match: Game[Any], rec: LogRecord) -> list[Event]:
 
 
 def run(match: G, log: Iterable[LogRecord], upto_tick: int) -> G:
-    """Drive ``match`` (new, at tick 0) through ``log`` to the state right after step ``upto_tick``.
+    """Drive ``match`` (new, or restored where the log starts) through ``log`` to the state
+    right after step ``upto_tick``.
 
     Applies every record stamped before ``upto_tick`` (calls made after that
     step are not part of that state), stepping in between as the original
@@ -56,6 +57,23 @@ def run(match: G, log: Iterable[LogRecord], upto_tick: int) -> G:
     while match.tick < upto_tick:
         match.step()
     return match
+
+
+def apply(match: Game[Any], rec: LogRecord) -> None:
+    """Make the outside call ``rec`` records on ``match`` (errors are the game's)."""
+    if rec.kind == "join":
+        match.add_player(rec.player_id, rec.name)
+    elif rec.kind == "leave":
+        match.remove_player(rec.player_id)
+    elif rec.kind == "input":
+        assert rec.frame is not None, "input records carry their frame"
+        match.submit(rec.player_id, rec.frame)
+    elif rec.kind == "reset":
+        match.reset_inputs(rec.player_id)
+    elif rec.kind == "start":
+        match.start_now()
+    else:
+        match.end_now()
 
 
 def rebuild(config: GameConfig, seed: int, log: Iterable[LogRecord], upto_tick: int) -> Match:

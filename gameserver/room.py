@@ -43,6 +43,7 @@ from engine import protocol
 from engine.errors import EngineError
 from engine.game import AnyGame, Event, Game
 from engine.protocol import ErrorCode, InputBase
+from engine.recording import Recorder, Recording
 from gameserver import metrics
 from gameserver.interprocess import Snapshot
 from gameserver.net.tasks import TaskGroup
@@ -81,6 +82,8 @@ class RoomSettings:
     """The game's config for this room (lobby.games.room_config: its default with overrides)."""
     idle_seconds: float
     grace_seconds: float
+    recording: bool = False
+    """Record each match (engine/recording.py); the recording rides on `match_end`."""
 
     @property
     def tick_rate(self) -> int:
@@ -143,10 +146,14 @@ class RoomEngine:
         self._publish = publish
         self._on_event = on_event
         self._on_closed = on_closed
-        # No input log: a room runs for hours, and replays are not kept.
         self.match: Game[Any] = match or self.game.create(
-            settings.config, seed if seed is not None else secrets.randbits(32), False
+            settings.config, seed if seed is not None else secrets.randbits(32),
+            settings.recording,
         )
+        # One recording per played match, handed to the match_end hook (stored off the tick).
+        self._recorder = Recorder(self.game, settings.config, self.match,
+                                  checksum_every=settings.tick_rate) if settings.recording else None
+        self._recorded: Recording | None = None
         self.state = RoomState.CREATED
         self.seats: dict[int, _Seat] = {}
         self.spectators = 0
@@ -353,6 +360,8 @@ class RoomEngine:
         self._expire_graces()
         events = [*self._forced_events, *self.match.step()]
         self._forced_events.clear()
+        if self._recorder is not None:
+            self._recorded = self._recorder.after_step(events) or self._recorded
         # Events of ticks without a snapshot ride with the next one.
         self._unsent_events.extend(events)
         if self.match.tick % self._every and not self.need_full:
@@ -407,7 +416,8 @@ class RoomEngine:
             elif event.kind == "match_end":
                 played = event.tick - (self._playing_since_tick or event.tick)
                 data = {**event.data, "duration_s": played / self.settings.tick_rate,
-                        "game": self.game_id}
+                        "game": self.game_id, "recording": self._recorded}
+                self._recorded = None
                 self._background.spawn(self._on_event("match_end", data))
 
     def _require_running(self) -> None:
