@@ -59,23 +59,6 @@ def run(match: G, log: Iterable[LogRecord], upto_tick: int) -> G:
     return match
 
 
-def apply(match: Game[Any], rec: LogRecord) -> None:
-    """Make the outside call ``rec`` records on ``match`` (errors are the game's)."""
-    if rec.kind == "join":
-        match.add_player(rec.player_id, rec.name)
-    elif rec.kind == "leave":
-        match.remove_player(rec.player_id)
-    elif rec.kind == "input":
-        assert rec.frame is not None, "input records carry their frame"
-        match.submit(rec.player_id, rec.frame)
-    elif rec.kind == "reset":
-        match.reset_inputs(rec.player_id)
-    elif rec.kind == "start":
-        match.start_now()
-    else:
-        match.end_now()
-
-
 def rebuild(config: GameConfig, seed: int, log: Iterable[LogRecord], upto_tick: int) -> Match:
     """The arena match as it was right after step ``upto_tick`` (see :func:`run`)."""
     from engine.arena.match import Match
