@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine import recording
 from engine.arena import GAME as ARENA
 from engine.arena import GameConfig
 from engine.game import AnyGame, Event, Game
@@ -30,6 +31,7 @@ from engine.paddle import PaddleConfig
 from engine.playback import PlaybackError, build_playback, frame_ticks
 from engine.registry import load_games
 from engine.testing import Driver, input_payloads, run_script, scripts
+from tests.engine.recording_helpers import SMALL_ARENA, Room, by_id
 
 ARENA_CONFIG = GameConfig(
     max_players=4, min_players=2, countdown_s=0.5, match_s=6.0, ended_s=0.5,
@@ -272,3 +274,30 @@ def test_random_scripts_of_every_registered_game(game_id: str, data: st.DataObje
                          room="r", keyframe_seconds=0.5)
     check_frames(definition, doc, states)
     assert doc["results"] == m.results()
+
+
+def test_a_recorders_recording_plays_back_as_the_room_showed_it() -> None:
+    """What the runtime stores (engine.recording: from the checkpoint where play began
+    to match_end) becomes a document that shows every live state of the match."""
+    config = ARENA.configure({**SMALL_ARENA, "match_s": 6.0})
+    room = Room(ARENA, config, seed=4)
+    for pid in (1, 2, 3):
+        room.join(pid)
+    states: dict[int, dict[str, Any]] = {}
+    for _ in range(1000):
+        if room.match.tick == 60:
+            room.join(4)
+        room.arena_inputs()
+        room.step()
+        states[room.match.tick] = room.match.snapshot()
+        if room.finished:
+            break
+    rec = recording.unpack(recording.pack(room.finished[0]), by_id(ARENA).__getitem__)
+    doc = build_playback(ARENA, config, rec.seed, rec.records(), rec.last_tick, match_id=1,
+                         room="r", origin=rec.origin)
+    assert doc["first_tick"] == rec.first_tick + 1 and doc["last_tick"] == rec.last_tick
+    check_frames(ARENA, doc, states)
+    assert doc["events"] == [e.to_wire() for e in room.events
+                             if rec.first_tick < e.tick <= rec.last_tick]
+    assert doc["events"][-1]["kind"] == "match_end"
+    assert doc["results"] == doc["events"][-1]["results"]
