@@ -13,4 +13,5 @@ urlpatterns = [
     path("", views.lobby, name="lobby"),
     # Same room-name rule as the game socket route: 1-64 of A-Z a-z 0-9 _ -.
     re_path(rf"^play/(?P<room_name>{ROOM_NAME_PATTERN})/$", views.play, name="play"),
+    path("replay/<int:match_id>/", views.replay, name="replay"),
 ]

@@ -1,6 +1,7 @@
-"""The browser client's pages: the lobby at `/` and a game room at `/play/<room>/`.
+"""The browser client's pages: the lobby at `/`, a game room at `/play/<room>/`
+and the replay viewer at `/replay/<match_id>/`.
 
-Both are static shells: everything live comes from the HTTP API and the
+All are static shells: everything live comes from the HTTP API and the
 sockets, driven by the ES modules in `static/client/js/`. The pages set the
 CSRF cookie so the scripts can send `X-CSRFToken` on cookie-authenticated
 POSTs.
@@ -54,3 +55,17 @@ def play(request: HttpRequest, room_name: str) -> HttpResponse:
     context = {"room": {"room": room_name}, "room_name": room_name,
                "offered_games": offered_games()}
     return render(request, "client/game.html", context)
+
+
+@require_GET
+@never_cache
+@ensure_csrf_cookie
+def replay(request: HttpRequest, match_id: int) -> HttpResponse:
+    """GET /replay/<match_id>/ -> the replay viewer of one match.
+
+    The page fetches `GET /api/matches/<match_id>/replay` (which decides who may
+    see it) and plays it with the client module of the match's game, loaded
+    like the play page's (`offered-games`)."""
+    context = {"replay": {"match_id": match_id, "url": f"/api/matches/{match_id}/replay"},
+               "match_id": match_id, "offered_games": offered_games()}
+    return render(request, "client/replay.html", context)

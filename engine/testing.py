@@ -21,6 +21,10 @@ The properties (each also a plain function, for your own tests):
 * :func:`check_codec`: for snapshots ``a``, ``b`` (consecutive and further
   apart) ``apply(decode(encode(diff(a, b))), a) == b``, full snapshots
   survive encode/decode, and neither diff nor apply mutates its arguments;
+* :func:`check_recording`: the match recorded by :class:`engine.recording.Recorder`
+  (joins, leaves, reconnects, staff calls; one recording per played match),
+  packed and unpacked, re-simulates with every checksum equal
+  (:func:`engine.recording.verify`);
 * :func:`check_checkpoint`: a match restored from a mid-match checkpoint
   equals the original and continues identically;
 * :func:`check_api`: phases, events, acks, names and results keep the Game
@@ -44,7 +48,7 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import replay
+from engine import recording, replay
 from engine.errors import EngineError, FrameError
 from engine.game import AnyGame, Event, Game
 from engine.inputlog import InputLog
@@ -155,6 +159,8 @@ class Driver:
     match: Game[Any]
     seqs: dict[int, int] = field(default_factory=dict)
     outcomes: list[Any] = field(default_factory=list)
+    staff_events: list[Event] = field(default_factory=list)
+    """Events returned by staff calls (the runtime announces them with the next step's)."""
 
     def apply(self, action: Action) -> None:
         kind, pid, payload = action
@@ -169,10 +175,10 @@ class Driver:
             elif kind == "reset":
                 m.reset_inputs(pid)
                 result = None
-            elif kind == "start":
-                result = [e.to_wire() for e in m.start_now()]
-            elif kind == "end":
-                result = [e.to_wire() for e in m.end_now()]
+            elif kind in ("start", "end"):
+                evts = m.start_now() if kind == "start" else m.end_now()
+                self.staff_events.extend(evts)
+                result = [e.to_wire() for e in evts]
             else:
                 seq = self.seqs.get(pid, -1) + 1
                 if kind == "stale":
@@ -255,6 +261,31 @@ def check_replay(definition: AnyGame, config: Any, seed: int, script: Script) ->
         replay.run(rebuilt, by_tick.get(tick - 1, []), tick)
         assert rebuilt.tick == tick
         assert rebuilt.checkpoint() == saved[tick], f"replay diverged at tick {tick}"
+
+
+def check_recording(
+    definition: AnyGame, config: Any, seed: int, script: Script, checksum_every: int = 1
+) -> None:
+    """Record the script's match as the runtime does (staff calls' events with the next
+    step's); every recording, through its packed bytes, verifies."""
+    driver = Driver(definition, definition.create(config, seed, True))
+    recorder = recording.Recorder(definition, config, driver.match,
+                                  checksum_every=checksum_every)
+    done: list[recording.Recording] = []
+    for actions in script:
+        evts = driver.tick(actions)
+        finished = recorder.after_step([*driver.staff_events, *evts])
+        driver.staff_events.clear()
+        if finished is not None:
+            done.append(finished)
+    done.append(recorder.finish())
+    assert done[-1].last_tick == driver.match.tick
+    for rec in done:
+        back = recording.unpack(recording.pack(rec), {definition.info.id: definition}.__getitem__)
+        assert list(back.records()) == list(rec.records())
+        verdict = recording.verify(definition, back)
+        assert verdict.ok, (f"the recording of ticks {rec.first_tick}..{rec.last_tick} "
+                            f"diverged at tick {verdict.bad_tick}: {verdict.reason}")
 
 
 def check_codec(
@@ -451,6 +482,12 @@ def _replay(self: GameContract, data: st.DataObject) -> None:
     check_replay(self.definition, self.game_config(), seed, script)
 
 
+def _recording(self: GameContract, data: st.DataObject) -> None:
+    seed, script = self.draw_script(data)
+    check_recording(self.definition, self.game_config(), seed, script,
+                    data.draw(st.integers(1, 7), label="checksum_every"))
+
+
 def _codec(self: GameContract, data: st.DataObject) -> None:
     seed, script = self.draw_script(data)
     check_codec(self.definition, self.game_config(), seed, script,
@@ -482,6 +519,7 @@ def _valid_input(self: GameContract, data: st.DataObject) -> None:
 _CONTRACT_TESTS: dict[str, Callable[[GameContract, st.DataObject], None]] = {
     "test_determinism": _determinism,
     "test_replay": _replay,
+    "test_recording_verifies": _recording,
     "test_codec_round_trip": _codec,
     "test_checkpoint_restore": _checkpoint,
     "test_api_shapes": _api,

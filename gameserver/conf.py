@@ -48,6 +48,14 @@ class ServerConfig(BaseSettings):
     reconnect_grace_seconds: float = Field(default=30.0, ge=0, le=3_600)
     checkpoint_seconds: float = Field(default=1.0, gt=0, le=60)
 
+    # Replays (engine/recording.py, lobby/replays.py, docs/operations.md).
+    replay_recording: bool = True
+    """Record every match (inputs and checksums) and store it when the match ends."""
+    replay_retention_days: int = Field(default=30, ge=1, le=36_500)
+    """Stored recordings (and their cached playback) older than this are deleted."""
+    media_root: Path = VAR_DIR / "media"
+    """Where Django's default file storage keeps files (recordings) on this disk."""
+
     # Room leases in Redis (gameserver/ownership.py, docs/scaling.md).
     lease_ttl_seconds: float = Field(default=1.5, ge=0.2, le=60)
     """A room's lease expires this long after its owner's last renewal (failover time)."""

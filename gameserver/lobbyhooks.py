@@ -46,7 +46,8 @@ class LobbyHooksMixin(ManagerState):
         elif kind == "match_end":
             from lobby import history
 
-            await history.arecord_match(room, data["duration_s"], data["results"], data["game"])
+            await history.arecord_match(room, data["duration_s"], data["results"], data["game"],
+                                        recording=data.get("recording"))
 
     async def _engine_closed(self, engine: RoomEngine, reason: str) -> None:
         """A room's engine stopped: close the room everywhere, unless we may not own it.

@@ -238,7 +238,7 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
         restored = None
         if checkpoint is not None:
             game_id, data = unpack_checkpoint(checkpoint, games.default_id())
-            restored = games.get(game_id).restore(data, False)
+            restored = games.get(game_id).restore(data, self.config.replay_recording)
         definition = games.get(game_id)
         engine = RoomEngine(
             room,
@@ -247,6 +247,7 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
                 config=games.room_config(game_id),
                 idle_seconds=self.config.room_idle_seconds,
                 grace_seconds=self.config.reconnect_grace_seconds,
+                recording=self.config.replay_recording,
             ),
             publish=self.publish,
             on_event=lambda kind, data: self._engine_event(room, kind, data),

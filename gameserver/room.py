@@ -19,6 +19,11 @@ lease (`renew_lease`) or halts the room because another process took it. So
 a process that was stalled or SIGSTOPped past its lease never ticks a room
 another process may own now, even before it can reach Redis again.
 
+Recording (`RoomSettings.recording`, the setting `REPLAY_RECORDING`): the
+match is created with its input log on and an `engine.recording.Recorder`
+sees every step; the recording it finishes at `match_end` rides on that
+event's hook data (`"recording"`), which stores it off the tick.
+
 It is created and cancelled by the `RoomManager`, never by a consumer.
 Database work (phase changes for the room list, match results) runs in
 background tasks the engine keeps and reaps, never in the tick.
@@ -43,6 +48,7 @@ from engine import protocol
 from engine.errors import EngineError
 from engine.game import AnyGame, Event, Game
 from engine.protocol import ErrorCode, InputBase
+from engine.recording import Recorder, Recording
 from gameserver import metrics
 from gameserver.interprocess import Snapshot
 from gameserver.net.tasks import TaskGroup
@@ -81,6 +87,8 @@ class RoomSettings:
     """The game's config for this room (lobby.games.room_config: its default with overrides)."""
     idle_seconds: float
     grace_seconds: float
+    recording: bool = False
+    """Record each match (engine/recording.py); the recording rides on `match_end`."""
 
     @property
     def tick_rate(self) -> int:
@@ -143,10 +151,14 @@ class RoomEngine:
         self._publish = publish
         self._on_event = on_event
         self._on_closed = on_closed
-        # No input log: a room runs for hours, and replays are not kept.
         self.match: Game[Any] = match or self.game.create(
-            settings.config, seed if seed is not None else secrets.randbits(32), False
+            settings.config, seed if seed is not None else secrets.randbits(32),
+            settings.recording,
         )
+        # One recording per played match, handed to the match_end hook (stored off the tick).
+        self._recorder = Recorder(self.game, settings.config, self.match,
+                                  checksum_every=settings.tick_rate) if settings.recording else None
+        self._recorded: Recording | None = None
         self.state = RoomState.CREATED
         self.seats: dict[int, _Seat] = {}
         self.spectators = 0
@@ -353,6 +365,8 @@ class RoomEngine:
         self._expire_graces()
         events = [*self._forced_events, *self.match.step()]
         self._forced_events.clear()
+        if self._recorder is not None:
+            self._recorded = self._recorder.after_step(events) or self._recorded
         # Events of ticks without a snapshot ride with the next one.
         self._unsent_events.extend(events)
         if self.match.tick % self._every and not self.need_full:
@@ -407,7 +421,8 @@ class RoomEngine:
             elif event.kind == "match_end":
                 played = event.tick - (self._playing_since_tick or event.tick)
                 data = {**event.data, "duration_s": played / self.settings.tick_rate,
-                        "game": self.game_id}
+                        "game": self.game_id, "recording": self._recorded}
+                self._recorded = None
                 self._background.spawn(self._on_event("match_end", data))
 
     def _require_running(self) -> None:

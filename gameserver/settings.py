@@ -88,6 +88,10 @@ STATICFILES_DIRS = [
     ("client/vendor/msgpack",
      BASE_DIR / "client" / "node_modules" / "@msgpack" / "msgpack" / "dist.esm"),
 ]
+# Files (match recordings, lobby/replays.py) go through Django's storage API: the
+# filesystem under MEDIA_ROOT by default; set STORAGES["default"] for another backend.
+# They are never served from MEDIA_URL: the replay API reads them (access rules).
+MEDIA_ROOT = CONFIG.media_root
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

@@ -16,6 +16,7 @@ matches per request.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -24,8 +25,9 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from lobby import outbox, push, ratings
-from lobby.models import DEFAULT_GAME, MatchPlayer, MatchResult, PlayerStats, User
+from engine.recording import Recording
+from lobby import outbox, push, ratings, replays
+from lobby.models import DEFAULT_GAME, MatchPlayer, MatchResult, PlayerStats, Room, User
 
 
 class PlayerResult(BaseModel):
@@ -40,15 +42,19 @@ class PlayerResult(BaseModel):
     place: int = Field(ge=1)
 
 
+logger = logging.getLogger(__name__)
+
 _RESULTS = TypeAdapter(list[PlayerResult])
 
 
 def store_match(
-    room: str, duration_s: float, results: list[dict[str, Any]], game: str = DEFAULT_GAME
+    room: str, duration_s: float, results: list[dict[str, Any]], game: str = DEFAULT_GAME,
+    recording: Recording | None = None,
 ) -> tuple[MatchResult, int]:
     """Persist a finished match, its players' totals and its `match.finished` task at once;
     returns the match and the task's id (send it with `outbox.asend`, or leave it to
-    the sweeper).
+    the sweeper). A `recording` is saved first (lobby/replays.py) and linked to the
+    match in the same transaction; if that transaction fails the file is deleted.
 
     Raises pydantic.ValidationError / ValueError on malformed input (the
     runtime's bug, not a player's); nothing is stored then.
@@ -61,11 +67,28 @@ def store_match(
     known = set(
         User.objects.filter(pk__in=[r.player_id for r in lines]).values_list("pk", flat=True)
     )
+    replay = ""
+    if recording is not None:
+        try:
+            replay = replays.save(recording)
+        except Exception:  # the match counts without its replay
+            logger.exception("room %s: could not store the match's recording", room)
+    try:
+        return _store(room, duration_s, lines, known, game, replay)
+    except BaseException:
+        if replay:
+            replays.delete(replay)
+        raise
+
+
+def _store(room: str, duration_s: float, lines: list[PlayerResult], known: set[int], game: str,
+           replay: str) -> tuple[MatchResult, int]:
     ended = timezone.now()
+    private = Room.objects.filter(name=room).values_list("private", flat=True).first()
     with transaction.atomic():
         match = MatchResult.objects.create(
             room=room[:64], game=game[:32], started_at=ended - timedelta(seconds=float(duration_s)),
-            ended_at=ended, duration_s=float(duration_s),
+            ended_at=ended, duration_s=float(duration_s), replay=replay, private=bool(private),
         )
         MatchPlayer.objects.bulk_create(
             MatchPlayer(
@@ -94,10 +117,13 @@ def record_match(
 
 
 async def arecord_match(
-    room: str, duration_s: float, results: list[dict[str, Any]], game: str = DEFAULT_GAME
+    room: str, duration_s: float, results: list[dict[str, Any]], game: str = DEFAULT_GAME,
+    recording: Recording | None = None,
 ) -> MatchResult:
-    """`store_match` from async code, then its task is sent to the workers."""
-    match, task_id = await push.run_sync(store_match, room, duration_s, results, game)
+    """`store_match` from async code (a database thread, which also compresses and saves
+    the recording), then its task is sent to the workers."""
+    match, task_id = await push.run_sync(store_match, room, duration_s, results, game,
+                                         recording)
     await outbox.asend([task_id])
     return match
 
@@ -110,6 +136,7 @@ def match_dict(match: MatchResult) -> dict[str, Any]:
         "started_at": push.iso(match.started_at),
         "ended_at": push.iso(match.ended_at),
         "duration_s": match.duration_s,
+        "replay": f"/api/matches/{match.pk}/replay" if match.replay else None,
         "players": [
             {
                 "user_id": p.user_id, "name": p.name, "kills": p.kills,

@@ -195,6 +195,10 @@ class MatchResult(models.Model):
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(db_index=True)
     duration_s = models.FloatField()
+    replay = models.CharField(max_length=200, blank=True, default="")
+    """Storage name of the match's recording (lobby/replays.py); "" when there is none."""
+    private = models.BooleanField(default=False)
+    """The room was private when the match ended: its replay is for its players and staff."""
 
     def __str__(self) -> str:
         return f"{self.room} @ {self.ended_at:%Y-%m-%d %H:%M}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-KINDS = ("match.finished", "test.record", "test.fail", "test.block")
+KINDS = ("match.finished", "replay.cleanup", "test.record", "test.fail", "test.block")
 """Every task kind: the only values of the `kind` label."""
 
 PENDING = Gauge(

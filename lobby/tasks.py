@@ -13,7 +13,9 @@ handler is a sync function `(payload) -> list[Notification]` that runs in
 that transaction; it must touch only the database (pushes happen after the
 commit, from async code).
 
-Kinds: `match.finished` (ratings and placement notifications, lobby/ratings.py).
+Kinds: `match.finished` (ratings and placement notifications, lobby/ratings.py);
+`replay.cleanup` (recordings past `REPLAY_RETENTION_DAYS`, lobby/replays.py),
+which the sweeper enqueues once an hour.
 With `TASK_TEST_HOOKS=true` also `test.record`, `test.fail` and `test.block`,
 which the queue's own tests use (never enabled in production).
 """
@@ -32,7 +34,7 @@ from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from lobby import notifications, outbox, push, ratings, taskmetrics
+from lobby import notifications, outbox, push, ratings, replays, taskmetrics
 from lobby.models import LobbyState, Notification, Task
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,13 @@ def _match_finished(payload: dict[str, Any]) -> list[Notification]:
     return ratings.rate_match(int(payload["match_id"]))
 
 
-HANDLERS: dict[str, Handler] = {"match.finished": _match_finished}
+def _replay_cleanup(payload: dict[str, Any]) -> list[Notification]:
+    replays.cleanup()
+    return []
+
+
+HANDLERS: dict[str, Handler] = {"match.finished": _match_finished,
+                                "replay.cleanup": _replay_cleanup}
 """Task kind → handler. Add a kind here and to lobby/taskmetrics.KINDS."""
 
 
@@ -170,15 +178,28 @@ class TaskConsumer(AsyncConsumer):
 # The sweeper ---------------------------------------------------------------------------
 
 
+CLEANUP_CHECK_SECONDS = 60.0
+"""A process asks whether the hourly `replay.cleanup` is due at most this often."""
+_cleanup_checked = -CLEANUP_CHECK_SECONDS
+
+
 async def sweep_once(everything: bool = False) -> int:
     """Send every due task that is unclaimed and unsent (or sent `task_resend_seconds`
-    ago; with `everything`, however recently); refresh the queue-depth gauges.
+    ago; with `everything`, however recently); enqueue the hourly `replay.cleanup`
+    when its hour has come (asked at most once a minute per process); refresh the
+    queue-depth gauges.
     Returns how many messages went out."""
     ids = await database_sync_to_async(outbox.due_for_send)(outbox.SWEEP_BATCH, everything)
     sent = await outbox.asend_swept(ids) if ids else 0
     counts = await database_sync_to_async(outbox.depth)()
     taskmetrics.PENDING.set(counts["pending"])
     taskmetrics.DEAD_NOW.set(counts["dead"])
+    global _cleanup_checked
+    if time.monotonic() - _cleanup_checked >= CLEANUP_CHECK_SECONDS:
+        _cleanup_checked = time.monotonic()
+        cleanup = await database_sync_to_async(replays.schedule_cleanup)()
+        if cleanup is not None:
+            await outbox.asend([cleanup])
     return sent
 
 

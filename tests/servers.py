@@ -166,6 +166,7 @@ def server_env(database_path: Path, overrides: Mapping[str, str] | None = None) 
         {
             "DJANGO_SETTINGS_MODULE": "gameserver.settings",
             "DATABASE_URL": f"sqlite:///{database_path}",
+            "MEDIA_ROOT": str(database_path.parent / "media"),
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
             # Suites create many guests from 127.0.0.1; the limits' own tests lower these.

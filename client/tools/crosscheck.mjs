@@ -14,12 +14,17 @@
  *    "inputs": [{seq, dir}], "acks": [[i, ack, pos], ...]}
  *       -> the paddle's predicted state after each reconcile (sdk/prediction.js + games/paddle.js)
  *   {"mode": "defaults", "game": "arena"|"paddle"} -> the plug-in's defaults
+ *   {"mode": "playback", "document": "<base64 msgpack replay document>", "seeks": [tick, ...]}
+ *       -> per seek, in turn: {tick, keyframe, applied, state, scoreboard}: the state
+ *          sdk/playback.js shows at that tick, how it got there, and the game's scoreboard
  *
  * and writes one JSON answer on stdout.
  */
 import { decodeFrame } from "../static/client/js/sdk/frames.js";
 import { snapshotApplier } from "../static/client/js/sdk/session.js";
 import { Predictor } from "../static/client/js/sdk/prediction.js";
+import { Playback } from "../static/client/js/sdk/playback.js";
+import { decode } from "@msgpack/msgpack";
 import { derive, movePlayer, DEFAULT_CONFIG } from "../static/client/js/games/arena/physics.js";
 import arena from "../static/client/js/games/arena.js";
 import paddle from "../static/client/js/games/paddle.js";
@@ -84,6 +89,15 @@ if (request.mode === "snapshots") {
       p.reconcile(at(a.pos), a.ack);
       answer.push({ pos: p.state.pos, pending: p.pending.length });
     }
+  });
+} else if (request.mode === "playback") {
+  const doc = decode(new Uint8Array(Buffer.from(request.document, "base64")));
+  const game = GAMES[doc.game];
+  const pb = new Playback(doc, snapshotApplier(game));
+  answer = request.seeks.map((tick) => {
+    pb.seek(tick);
+    const state = pb.current();
+    return { tick: state.tick, ...pb.lastSeek, state, scoreboard: game.scoreboard(state, game.defaults) };
   });
 } else if (request.mode === "defaults") {
   answer = (GAMES[request.game ?? "arena"]).defaults;

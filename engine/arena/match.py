@@ -42,7 +42,7 @@ from engine.arena.config import GameConfig
 from engine.arena.inputs import InputFrame
 from engine.errors import EngineError
 from engine.game import Event
-from engine.inputlog import InputLog, LogRecord
+from engine.inputlog import InputLog
 from engine.protocol import ErrorCode
 
 CHECKPOINT_VERSION: Final = 1
@@ -200,8 +200,8 @@ class Match:
         self.config: Final = config
         self.seed: Final = seed
         self.record_inputs = record_inputs
-        """Keep `input_log` (replays, tests). A long-running server turns it off:
-        at 20 inputs per player per second it grows without bound."""
+        """Keep `input_log` (replays, tests): columnar, and cleared by the runtime's
+        recorder when each match begins (engine/recording.py)."""
         self.tick = 0
         """Ticks stepped so far; the snapshot of this state carries this tick."""
         self.phase = Phase.WAITING
@@ -209,7 +209,7 @@ class Match:
         """Tick at which the current phase ends by time (0: open-ended)."""
         self.match_started_tick = 0
         """Tick at which the current (or last) PLAYING phase began."""
-        self.input_log = InputLog()
+        self.input_log = InputLog(InputFrame)
         """Every accepted outside call; not part of the checkpoint."""
         self._rng = random.Random(seed)
         self._players: dict[int, _Player] = {}
@@ -321,14 +321,14 @@ class Match:
         self._players[player_id] = p
         self._spawn(p)
         if self.record_inputs:
-            self.input_log.append(LogRecord(self.tick, player_id, "join", name))
+            self.input_log.add(self.tick, player_id, "join", name)
 
     def remove_player(self, player_id: int) -> None:
         """Remove a player; their projectiles keep flying. ``not_in_room`` if unknown."""
         self._get(player_id)
         del self._players[player_id]
         if self.record_inputs:
-            self.input_log.append(LogRecord(self.tick, player_id, "leave"))
+            self.input_log.add(self.tick, player_id, "leave")
 
     def submit(self, player_id: int, inp: InputFrame) -> bool:
         """Queue an input for the next steps.
@@ -346,7 +346,7 @@ class Match:
         p.queue.append(inp)
         p.last_queued = inp.seq
         if self.record_inputs:
-            self.input_log.append(LogRecord(self.tick, player_id, "input", "", inp))
+            self.input_log.add(self.tick, player_id, "input", "", inp)
         return True
 
     def reset_inputs(self, player_id: int) -> None:
@@ -362,7 +362,7 @@ class Match:
         p.mx = p.my = 0.0
         p.last_seq = p.last_queued = -1
         if self.record_inputs:
-            self.input_log.append(LogRecord(self.tick, player_id, "reset"))
+            self.input_log.add(self.tick, player_id, "reset")
 
     def start_now(self) -> list[Event]:
         """Admin: skip WAITING/COUNTDOWN and start PLAYING now (needs >= 1 player).
@@ -377,7 +377,7 @@ class Match:
             )
         events: list[Event] = []
         if self.record_inputs:
-            self.input_log.append(LogRecord(self.tick, 0, "start"))
+            self.input_log.add(self.tick, 0, "start")
         if self.phase is Phase.WAITING:
             self._set_phase(Phase.COUNTDOWN, self.tick, self.tick, events)
         self._start_match(self.tick, events)
@@ -391,7 +391,7 @@ class Match:
             )
         events: list[Event] = []
         if self.record_inputs:
-            self.input_log.append(LogRecord(self.tick, 0, "end"))
+            self.input_log.add(self.tick, 0, "end")
         self._end_match(self.tick, events)
         return events
 

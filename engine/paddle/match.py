@@ -36,7 +36,7 @@ import msgpack
 
 from engine.errors import EngineError
 from engine.game import Event
-from engine.inputlog import InputLog, LogRecord
+from engine.inputlog import InputLog
 from engine.paddle.config import PaddleConfig
 from engine.paddle.inputs import PaddleInput
 from engine.protocol import ErrorCode
@@ -109,7 +109,7 @@ class PaddleMatch:
         self.tick = 0
         self.phase = Phase.WAITING
         self.phase_ends_tick = 0
-        self.input_log = InputLog()
+        self.input_log = InputLog(PaddleInput)
         self._rng = random.Random(seed)
         self._players: dict[int, _Paddle] = {}
         self._balls: dict[int, _Ball] = {}
@@ -165,14 +165,14 @@ class PaddleMatch:
         if self.phase is Phase.PLAYING:
             self._peak = max(self._peak, len(self._players))
         if self.record_inputs:
-            self.input_log.append(LogRecord(self.tick, player_id, "join", name))
+            self.input_log.add(self.tick, player_id, "join", name)
 
     def remove_player(self, player_id: int) -> None:
         """The player leaves; their side becomes a wall. ``not_in_room`` if unknown."""
         self._get(player_id)
         del self._players[player_id]
         if self.record_inputs:
-            self.input_log.append(LogRecord(self.tick, player_id, "leave"))
+            self.input_log.add(self.tick, player_id, "leave")
 
     def submit(self, player_id: int, inp: PaddleInput) -> bool:
         """Queue an input; False if its seq is not above every queued or applied seq."""
@@ -184,7 +184,7 @@ class PaddleMatch:
         p.queue.append(inp)
         p.last_queued = inp.seq
         if self.record_inputs:
-            self.input_log.append(LogRecord(self.tick, player_id, "input", "", inp))
+            self.input_log.add(self.tick, player_id, "input", "", inp)
         return True
 
     def reset_inputs(self, player_id: int) -> None:
@@ -194,7 +194,7 @@ class PaddleMatch:
         p.dir = 0
         p.last_seq = p.last_queued = -1
         if self.record_inputs:
-            self.input_log.append(LogRecord(self.tick, player_id, "reset"))
+            self.input_log.add(self.tick, player_id, "reset")
 
     def start_now(self) -> list[Event]:
         """Staff: start playing now; ``wrong_phase`` unless WAITING/COUNTDOWN with players."""
@@ -205,7 +205,7 @@ class PaddleMatch:
                 f"with {len(self._players)} players",
             )
         if self.record_inputs:
-            self.input_log.append(LogRecord(self.tick, 0, "start"))
+            self.input_log.add(self.tick, 0, "start")
         events: list[Event] = []
         self._start_match(self.tick, events)
         return events
@@ -217,7 +217,7 @@ class PaddleMatch:
                 ErrorCode.WRONG_PHASE, f"cannot end a match in phase {self.phase.value}"
             )
         if self.record_inputs:
-            self.input_log.append(LogRecord(self.tick, 0, "end"))
+            self.input_log.add(self.tick, 0, "end")
         events: list[Event] = []
         self._end_match(self.tick, events)
         return events
