@@ -375,8 +375,9 @@ def lobby_run(wl: Workload, tmp: Path) -> dict[str, Any]:
 
     def one(database_url: str | None) -> dict[str, Any]:
         try:
-            with servers("project", tmp, database_url=database_url) as (urls, _):
-                rep = asyncio.run(lobby_burst(urls[0], wl.lobby_clients, wl.lobby_messages))
+            with servers("project", tmp, database_url=database_url) as (urls, procs):
+                rep = asyncio.run(lobby_burst(urls[0], wl.lobby_clients, wl.lobby_messages,
+                                              server_pid=procs[0].pid))
             return {"ok": True, "error": None, "report": rep}
         except Exception as exc:
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
@@ -509,8 +510,9 @@ def lobby_table(lobby: dict[str, Any] | None) -> str:
     if not lobby:
         return "Not measured: not run."
     rows = [
-        "| database | clients | messages | expected deliveries | delivered | lost | latency p50 "
-        "/ p99 / max ms | burst sent in s | all delivered in s | stored | errors |",
+        "| database | clients | messages | delivered / expected | latency p50 / p99 / max ms "
+        "| burst sent in s | all delivered in s | stored | server CPU s | stored in batches "
+        "(messages each) | errors |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for database, rec in lobby.items():
@@ -520,11 +522,14 @@ def lobby_table(lobby: dict[str, Any] | None) -> str:
             rows.append(f"| {database} | failed: {err} |" + " |" * 9)
             continue
         errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "none"
+        batches = r.get("server_batches") or {}
         rows.append(
-            f"| {database} | {r['clients']} | {r['messages']} | {r['expected_deliveries']} "
-            f"| {r['delivered']} | {r['lost']} | {_f(r['latency_ms']['p50'])} / "
+            f"| {database} | {r['clients']} | {r['messages']} "
+            f"| {r['delivered']} / {r['expected_deliveries']} | {_f(r['latency_ms']['p50'])} / "
             f"{_f(r['latency_ms']['p99'])} / {_f(r['latency_ms']['max'])} | {_f(r['send_s'], 2)} "
-            f"| {_f(r['deliver_s'], 2)} | {r['stored']} / {r['messages']} | {errors} |")
+            f"| {_f(r['deliver_s'], 2)} | {r['stored']} / {r['messages']} "
+            f"| {_f(r.get('server_cpu_s'), 2)} | {_f(batches.get('batches'))} "
+            f"({_f(batches.get('messages_per_batch'))}) | {errors} |")
     return "\n".join(rows)
 
 

@@ -36,12 +36,13 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from engine import protocol
 from engine.errors import CodedError
 from engine.protocol import ROOM_NAME_PATTERN
-from lobby import push
+from lobby import metrics, push
 from lobby.models import ChatMessage, Mute, Room, User
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,11 @@ def _store_batch(batch: list[tuple[User, str, str, datetime]]) -> list[ChatMessa
                 results.append(message)
         if rows:
             ChatMessage.objects.bulk_create(rows)
+            # bulk_create sends no post_save; its listeners (the runtime's
+            # chat counter) hear of every row as if it were saved alone.
+            for row in rows:
+                post_save.send(sender=ChatMessage, instance=row, created=True,
+                               update_fields=None, raw=False, using=row._state.db)
     return results
 
 
@@ -208,6 +214,7 @@ class ChatWriter:
                 await self._full.wait()
 
     async def _write(self, batch: list[_Accepted]) -> None:
+        metrics.CHAT_BATCH_MESSAGES.observe(len(batch))
         try:
             results = await database_sync_to_async(_store_batch)(
                 [(a.user, a.channel, a.text, a.created_at) for a in batch]

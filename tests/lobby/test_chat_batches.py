@@ -15,8 +15,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from gameserver.lobby_hub import LobbyHub
+from gameserver.metrics import CHAT_MESSAGES
 from gameserver.net.socket import Socket
 from lobby import chat
+from lobby.metrics import CHAT_BATCH_MESSAGES
 from lobby.models import ChatMessage, Mute, User
 from tests.lobby.helpers import LobbyClient, anew_user
 
@@ -192,6 +194,8 @@ async def test_a_burst_is_stored_with_fewer_writes_than_messages(
 ) -> None:
     batches(size=50, window_ms=50)
     users = await _users(10)
+    stored_before = CHAT_MESSAGES.labels("lobby")._value.get()
+    batches_before = _batches_counted()
     start = len(db_thread_queries.captured_queries)
     answers = await _post_all([(users[i % 10], f"m{i}") for i in range(100)])
     assert all(isinstance(a, dict) for a in answers)
@@ -200,6 +204,16 @@ async def test_a_burst_is_stored_with_fewer_writes_than_messages(
     assert len(inserts) == 2, inserts  # 100 messages, batches of 50: one INSERT each
     assert len(queries) < 20, [q["sql"] for q in queries]
     assert await ChatMessage.objects.acount() == 100
+    assert CHAT_MESSAGES.labels("lobby")._value.get() == stored_before + 100, "each counted"
+    assert _batches_counted() == batches_before + 2
+
+
+def _batches_counted() -> float:
+    for metric in CHAT_BATCH_MESSAGES.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_count"):
+                return sample.value
+    raise AssertionError("no batch count")
 
 
 async def test_the_hub_encodes_each_frame_once_for_every_socket() -> None:
