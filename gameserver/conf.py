@@ -75,6 +75,10 @@ class ServerConfig(BaseSettings):
     chat_rate_count: int = Field(default=5, ge=1, le=1_000)
     """Chat messages a user may send per `chat_rate_seconds` (sliding window, all tabs)."""
     chat_rate_seconds: float = Field(default=5.0, gt=0, le=3_600)
+    chat_batch_window_ms: float = Field(default=5.0, ge=0, le=1_000)
+    """Chat messages accepted within this long of the first waiting one are stored together."""
+    chat_batch_max: int = Field(default=100, ge=1, le=1_000)
+    """At most this many chat messages per stored batch (one transaction, one insert)."""
     lobby_frames_per_second: float = Field(default=10.0, gt=0, le=10_000)
     """Sustained frames per second one lobby socket may send; past the burst it closes 4008."""
     lobby_frame_burst: int = Field(default=20, ge=1, le=100_000)

@@ -6,7 +6,8 @@ message, one queue wake-up and one consumer dispatch per socket per frame:
 the pattern docs/benchmarks.md measured collapsing for game snapshots, and a chat
 burst to a full lobby is the same load. Instead the group has one member per
 process, this hub, which encodes each frame to JSON once and writes it
-straight to every local lobby socket. A socket whose client stopped reading
+straight to every local lobby socket; a batch of frames (`lobby.frames`, a
+batch of stored chat messages) is one write per socket. A socket whose client stopped reading
 (more than OUTBOUND_BUFFER_BYTES queued, knowable on the daphne adapter's
 fast path) is closed with 4009 rather than buffered without bound.
 
@@ -71,15 +72,28 @@ class LobbyHub:
         )
 
     async def _receive(self, message: dict[str, Any]) -> None:
-        if message.get("type") == push.FRAME:
+        kind = message.get("type")
+        if kind == push.FRAME:
             await self.deliver(message["frame"])
+        elif kind == push.FRAMES:
+            await self.deliver_many(message["frames"])
 
     async def deliver(self, frame: dict[str, Any]) -> None:
         """Write one frame, encoded once, to every local lobby socket."""
-        text = encode(frame)
-        framed = websocket_frame(text.encode(), text=True)
+        await self.deliver_many([frame])
+
+    async def deliver_many(self, frames: list[dict[str, Any]]) -> None:
+        """Write frames, in order, each encoded once, to every local lobby socket.
+
+        Their WebSocket frames are joined into one write per socket where the
+        server allows (a batch of chat messages: one write, not one per message).
+        """
+        if not frames:
+            return
+        texts = [encode(frame) for frame in frames]
+        framed = b"".join(websocket_frame(text.encode(), text=True) for text in texts)
         for sock in tuple(self.sockets):
-            await sock.write(text, framed)
+            await sock.write_many(texts, framed)
             if sock.closed:
                 self.remove(sock)
 

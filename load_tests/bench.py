@@ -12,7 +12,8 @@ Runs (each recorded even when it fails; a failure never stops the bench):
 * ``redis``: two daphne processes on ``REDIS_URL`` (given, or a private
   ``redis-server`` on a free loopback port), bots alternating between them;
 * ``engine``: ``python -m load_tests.engine_bench --json <file>``;
-* ``lobby``: the lobby chat burst of :mod:`load_tests.lobby_burst`;
+* ``lobby``: the lobby chat burst of :mod:`load_tests.lobby_burst`, on SQLite,
+  and again on a scratch PostgreSQL database when ``DATABASE_URL`` names a server;
 * ``paddle``: a short workload of the second game (:data:`PADDLE`), reference
   and project, after everything else so the arena's runs are measured as
   before. Its bots ask for paddle rooms (``--game paddle``); a server that
@@ -209,9 +210,12 @@ def project_env(db: Path, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def servers(kind: str, tmp: Path, redis_url: str | None = None) -> Iterator[tuple[list[str],
-                                                                                  list[Proc]]]:
-    """Start the servers of one run; yield (base URLs, processes); stop them after."""
+def servers(kind: str, tmp: Path, redis_url: str | None = None,
+            database_url: str | None = None) -> Iterator[tuple[list[str], list[Proc]]]:
+    """Start the servers of one run; yield (base URLs, processes); stop them after.
+
+    The project's database is a new SQLite file unless ``database_url`` names one.
+    """
     procs: list[Proc] = []
     try:
         if kind == "reference":
@@ -225,6 +229,8 @@ def servers(kind: str, tmp: Path, redis_url: str | None = None) -> Iterator[tupl
             extra: dict[str, str] = dict(RUN_ENV.get(kind, {}))
             if redis_url:
                 extra["REDIS_URL"] = redis_url
+            if database_url:
+                extra["DATABASE_URL"] = database_url
             env = project_env(db, **extra)
             mig = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
@@ -344,15 +350,52 @@ def engine_run(tmp: Path) -> dict[str, Any]:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
 
 
+@contextlib.contextmanager
+def bench_postgres(url: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of ``url`` (dropped after); its URL."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"arena_bench_{os.getpid()}_{int(time.time())}"
+    server, _, _ = url.rpartition("/")
+
+    def admin(statement: str) -> None:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
+
+    admin("CREATE DATABASE {}")
+    try:
+        yield f"{server}/{name}"
+    finally:
+        admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
 def lobby_run(wl: Workload, tmp: Path) -> dict[str, Any]:
+    """The chat burst on SQLite, and on PostgreSQL when ``DATABASE_URL`` names one.
+
+    ``{"sqlite": record, "postgresql": record}``; the PostgreSQL run gets a
+    scratch database on that server, never the one ``DATABASE_URL`` names.
+    """
     from load_tests.lobby_burst import lobby_burst
 
-    try:
-        with servers("project", tmp) as (urls, _):
-            rep = asyncio.run(lobby_burst(urls[0], wl.lobby_clients, wl.lobby_messages))
-        return {"ok": True, "error": None, "report": rep}
-    except Exception as exc:
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+    def one(database_url: str | None) -> dict[str, Any]:
+        try:
+            with servers("project", tmp, database_url=database_url) as (urls, procs):
+                rep = asyncio.run(lobby_burst(urls[0], wl.lobby_clients, wl.lobby_messages,
+                                              server_pid=procs[0].pid))
+            return {"ok": True, "error": None, "report": rep}
+        except Exception as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+
+    runs = {"sqlite": one(None)}
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        try:
+            with bench_postgres(url) as scratch:
+                runs["postgresql"] = one(scratch)
+        except Exception as exc:
+            runs["postgresql"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+    return runs
 
 
 # -- tables ---------------------------------------------------------------------------
@@ -461,21 +504,38 @@ def render_tables(results: dict[str, Any],
             f"| {k} | {_f(v, 3)} |" for k, v in flat.items())
     else:
         engine_md = f"Not measured: {eng.get('error') or 'not run'}."
-    lob = results.get("lobby") or {}
-    if lob.get("ok"):
-        r = lob["report"]
-        lobby_md = (
-            "| clients | messages | expected deliveries | delivered | lost | latency p50 / p99 / "
-            "max ms | burst sent in s | all delivered in s | stored | errors |\n"
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
-            f"| {r['clients']} | {r['messages']} | {r['expected_deliveries']} | {r['delivered']} "
-            f"| {r['lost']} | {_f(r['latency_ms']['p50'])} / {_f(r['latency_ms']['p99'])} / "
-            f"{_f(r['latency_ms']['max'])} | {_f(r['send_s'], 2)} | {_f(r['deliver_s'], 2)} "
-            f"| {r['stored']} / {r['messages']} | "
-            f"{', '.join(f'{k}: {v}' for k, v in r['errors'].items()) or 'none'} |")
-    else:
-        lobby_md = f"Not measured: {lob.get('error') or 'not run'}."
+    lobby_md = lobby_table(results.get("lobby"))
     return {"game": "\n".join(lines), "engine": engine_md, "lobby": lobby_md}
+
+
+def lobby_table(lobby: dict[str, Any] | None) -> str:
+    """The chat burst's rows, one per database (``lobby_run``'s records)."""
+    if lobby and "ok" in lobby:  # one run, as results.json kept it before PostgreSQL's
+        lobby = {"sqlite": lobby}
+    if not lobby:
+        return "Not measured: not run."
+    rows = [
+        "| database | clients | messages | delivered / expected | latency p50 / p99 / max ms "
+        "| burst sent in s | all delivered in s | stored | server CPU s | stored in batches "
+        "(messages each) | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for database, rec in lobby.items():
+        r = rec.get("report")
+        if not rec.get("ok") or not r:
+            err = str(rec.get("error") or "failed").splitlines()[0][:120].replace("|", "/")
+            rows.append(f"| {database} | failed: {err} |" + " |" * 9)
+            continue
+        errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "none"
+        batches = r.get("server_batches") or {}
+        rows.append(
+            f"| {database} | {r['clients']} | {r['messages']} "
+            f"| {r['delivered']} / {r['expected_deliveries']} | {_f(r['latency_ms']['p50'])} / "
+            f"{_f(r['latency_ms']['p99'])} / {_f(r['latency_ms']['max'])} | {_f(r['send_s'], 2)} "
+            f"| {_f(r['deliver_s'], 2)} | {r['stored']} / {r['messages']} "
+            f"| {_f(r.get('server_cpu_s'), 2)} | {_f(batches.get('batches'))} "
+            f"({_f(batches.get('messages_per_batch'))}) | {errors} |")
+    return "\n".join(rows)
 
 
 def _constant(text: str) -> Callable[[re.Match[str]], str]:
@@ -553,7 +613,8 @@ def main_bench(a: argparse.Namespace) -> int:
             say(f"bench: lobby chat burst ({wl.lobby_clients} clients, "
                 f"{wl.lobby_messages} messages)…")
             results["lobby"] = lobby_run(wl, tmp)
-            say(f"bench: lobby: {results['lobby'].get('report') or results['lobby']['error']}")
+            for database, rec in results["lobby"].items():
+                say(f"bench: lobby on {database}: {rec.get('report') or rec['error']}")
         if not a.quick:
             sized: dict[str, Any] = {
                 "workload": {"rooms": SIZED.rooms, "players_per_room": SIZED.players_per_room,

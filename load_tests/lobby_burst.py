@@ -9,6 +9,13 @@ Latency = receipt time − send time of that message (same process, monotonic
 clock). It waits until everything arrived or nothing new came for
 ``quiet_s`` (bounded by ``timeout_s``), then pages ``GET /api/chat/lobby``
 (``limit``, ``before=<id>`` cursor) to check every message was stored.
+
+The sockets are :mod:`load_tests.wsclient`'s lean client: 2,000 messages to
+200 clients are 400,000 frames to read in this one process, and a
+general-purpose client's task wake-up and queue per frame would measure the
+reader, not the server. Where ``/metrics`` answers, the report also has how
+many batches the server stored the burst in (``server_batches``), and with
+``server_pid`` the server's CPU seconds over the burst (``server_cpu_s``).
 """
 
 from __future__ import annotations
@@ -22,11 +29,14 @@ from collections import Counter
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
-
 from load_tests.http import HttpError, request
+from load_tests.metrics import proc_cpu_seconds
 from load_tests.stats import summarize
+from load_tests.wsclient import LeanWebSocket, connect
+
+CHAT_MARK = '"type":"chat.message"'
+"""How a ``chat.message`` frame starts its JSON on the wire (compact separators)."""
+BATCH_METRIC = "arena_chat_batch_messages"
 
 
 async def _guest(base: str, name: str, sem: asyncio.Semaphore) -> str:
@@ -38,9 +48,34 @@ async def _guest(base: str, name: str, sem: asyncio.Semaphore) -> str:
     return str(resp.json()["token"])
 
 
+def server_batches(text: str) -> tuple[float, float] | None:
+    """(batches, messages) from the ``arena_chat_batch_messages`` histogram of a /metrics page."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in (f"{BATCH_METRIC}_count", f"{BATCH_METRIC}_sum"):
+            found[name] = float(value)
+    if len(found) < 2:
+        return None
+    return found[f"{BATCH_METRIC}_count"], found[f"{BATCH_METRIC}_sum"]
+
+
+async def _scrape_batches(base: str) -> tuple[float, float] | None:
+    try:
+        resp = await request("GET", f"{base}/metrics", timeout=10.0)
+    except (OSError, TimeoutError, HttpError):
+        return None
+    return server_batches(resp.body.decode("utf-8", "replace")) if resp.status == 200 else None
+
+
 async def lobby_burst(base_url: str, clients: int = 200, messages: int = 2000,
-                      timeout_s: float = 90.0, quiet_s: float = 5.0) -> dict[str, Any]:
-    """Run the burst against ``base_url`` (``http://host:port``) and return its figures."""
+                      timeout_s: float = 90.0, quiet_s: float = 5.0,
+                      server_pid: int | None = None) -> dict[str, Any]:
+    """Run the burst against ``base_url`` (``http://host:port``) and return its figures.
+
+    ``server_pid`` (a server on this machine) adds its CPU seconds from the
+    first send to the last delivery.
+    """
     base = base_url.rstrip("/")
     parts = urlsplit(base)
     ws_base = ("wss" if parts.scheme == "https" else "ws") + "://" + parts.netloc
@@ -49,65 +84,62 @@ async def lobby_burst(base_url: str, clients: int = 200, messages: int = 2000,
     errors: Counter[str] = Counter()
     sem = asyncio.Semaphore(20)
     tokens = await asyncio.gather(*(_guest(base, f"lobby{i}", sem) for i in range(clients)))
-    sockets: list[ClientConnection] = []
-    for t in tokens:
-        async with asyncio.timeout(20):
-            sockets.append(await connect(f"{ws_base}/ws/lobby/?token={quote(t, safe='')}",
-                                         compression=None, close_timeout=2, max_queue=None))
     sent_at: dict[int, float] = {}
     received: list[int] = [0] * messages
     latencies: list[float] = []
     total = 0
     expected = messages * clients
     done = asyncio.Event()
-    last_progress = time.monotonic()
+    last_progress = 0.0
 
-    async def reader(ws: ClientConnection) -> None:
+    def on_message(raw: bytes | str) -> None:
+        # Called for every frame of every socket: the chat frames this burst
+        # sent are read without a JSON parse (the server's JSON is compact and
+        # a quote inside a text is escaped, so the marker cannot come from one).
         nonlocal total, last_progress
+        if not isinstance(raw, str):
+            errors["binary_frame"] += 1
+            return
+        start = raw.find(prefix)
+        if start < 0 or CHAT_MARK not in raw:
+            _other(raw)
+            return
+        start += len(prefix)
+        n = int(raw[start:raw.index('"', start)])
+        now = time.monotonic()
+        received[n] += 1
+        total += 1
+        last_progress = now
+        sent = sent_at.get(n)
+        if sent is not None:
+            latencies.append((now - sent) * 1000.0)
+        if total >= expected:
+            done.set()
+
+    def _other(raw: str) -> None:
         try:
-            async for raw in ws:
-                now = time.monotonic()
-                try:
-                    msg = json.loads(raw)
-                except ValueError:
-                    errors["bad_json"] += 1
-                    continue
-                kind = msg.get("type")
-                if kind == "chat.message":
-                    text = str(msg.get("text", ""))
-                    if not text.startswith(prefix):
-                        continue
-                    n = int(text[len(prefix):])
-                    received[n] += 1
-                    total += 1
-                    last_progress = now
-                    sent = sent_at.get(n)
-                    if sent is not None:
-                        latencies.append((now - sent) * 1000.0)
-                    if total >= expected:
-                        done.set()
-                elif kind == "error":
-                    errors[f"error_{msg.get('code', '?')}"] += 1
-        except ConnectionClosed:
-            pass
-        if ws.close_code not in (None, 1000):
-            errors[f"close_{ws.close_code}"] += 1
+            msg = json.loads(raw)
+        except ValueError:
+            errors["bad_json"] += 1
+            return
+        if isinstance(msg, dict) and msg.get("type") == "error":
+            errors[f"error_{msg.get('code', '?')}"] += 1
 
-    loop = asyncio.get_running_loop()
-    readers = [loop.create_task(reader(ws)) for ws in sockets]
-
-    async def sender(k: int) -> None:
-        ws = sockets[k]
-        for n in range(k, messages, clients):
-            sent_at[n] = time.monotonic()
-            try:
-                await ws.send(json.dumps({"type": "chat.send", "text": f"{prefix}{n}"}))
-            except ConnectionClosed:
-                errors["send_closed"] += 1
-                return
-
-    t_send = time.monotonic()
-    await asyncio.gather(*(sender(k) for k in range(min(clients, messages))))
+    sockets: list[LeanWebSocket] = []
+    for t in tokens:
+        sockets.append(await connect(f"{ws_base}/ws/lobby/?token={quote(t, safe='')}",
+                                     on_message, timeout=20.0))
+    batches_before = await _scrape_batches(base)
+    cpu_before = proc_cpu_seconds(server_pid) if server_pid else None
+    t_send = last_progress = time.monotonic()
+    # Round-robin over the clients, as fast as the sockets take them.
+    for n in range(messages):
+        ws = sockets[n % clients]
+        if not ws.open:
+            errors["send_closed"] += 1
+            continue
+        sent_at[n] = time.monotonic()
+        ws.send(json.dumps({"type": "chat.send", "text": f"{prefix}{n}"}))
     send_s = time.monotonic() - t_send
     deadline = t_send + timeout_s
     while not done.is_set() and time.monotonic() < deadline:
@@ -117,15 +149,15 @@ async def lobby_burst(base_url: str, clients: int = 200, messages: int = 2000,
         if time.monotonic() - last_progress > quiet_s:
             break
     deliver_s = time.monotonic() - t_send
+    cpu_after = proc_cpu_seconds(server_pid) if server_pid else None
+    batches_after = await _scrape_batches(base)
+    await asyncio.gather(*(ws.close() for ws in sockets))
     for ws in sockets:
-        with contextlib.suppress(ConnectionClosed, InvalidHandshake, OSError):
-            await ws.close()
-    for r in readers:
-        r.cancel()
-    await asyncio.gather(*readers, return_exceptions=True)
+        if ws.close_code not in (None, 1000, 1005):
+            errors[f"close_{ws.close_code}"] += 1
     stored = await _stored(base, tokens[0], prefix, messages, errors)
     lat = summarize(latencies, (50, 99))
-    return {
+    report: dict[str, Any] = {
         "clients": clients,
         "messages": messages,
         "expected_deliveries": expected,
@@ -138,8 +170,19 @@ async def lobby_burst(base_url: str, clients: int = 200, messages: int = 2000,
         "deliver_s": round(deliver_s, 3),
         "stored": stored,
         "missing_from_history": messages - stored,
+        "server_cpu_s": (round(cpu_after - cpu_before, 2)
+                         if cpu_before is not None and cpu_after is not None else None),
+        "server_batches": None,
         "errors": dict(sorted(errors.items())),
     }
+    if batches_before is not None and batches_after is not None:
+        count = batches_after[0] - batches_before[0]
+        report["server_batches"] = {
+            "batches": int(count),
+            "messages_per_batch": round((batches_after[1] - batches_before[1]) / count, 1)
+            if count else None,
+        }
+    return report
 
 
 async def _stored(base: str, token: str, prefix: str, messages: int,

@@ -2,7 +2,10 @@
 
 Every live lobby frame travels as a channel-layer message
 `{"type": "lobby.frame", "frame": {...}}` to a group; `LobbyConsumer.lobby_frame`
-sends `frame` as one JSON text frame. Groups:
+sends `frame` as one JSON text frame. Several frames sent together to the
+`lobby` group (a batch of stored chat messages) travel as one
+`{"type": "lobby.frames", "frames": [...]}`, which the group's members, the
+lobby hubs (gameserver/lobby_hub.py), write in order. Groups:
 
 - `lobby`: every lobby socket (chat of the `lobby` channel, presence, rooms);
 - `user.<id>`: every lobby socket (tab) of one user (notifications);
@@ -41,6 +44,7 @@ from lobby.models import LobbyState
 
 LOBBY_GROUP = "lobby"
 FRAME = "lobby.frame"
+FRAMES = "lobby.frames"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -98,6 +102,11 @@ async def send(group: str, message: dict[str, Any]) -> None:
 async def apush(group: str, frame: dict[str, Any]) -> None:
     """Send `frame` to every lobby socket in `group` (from async code)."""
     await send(group, envelope(frame))
+
+
+async def apush_many(frames: list[dict[str, Any]]) -> None:
+    """Send `frames`, in order, to every lobby socket: one message to the `lobby` group."""
+    await send(LOBBY_GROUP, {"type": FRAMES, "frames": frames})
 
 
 def defer(work: Deferred) -> bool:

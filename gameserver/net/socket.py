@@ -64,9 +64,8 @@ class Socket:
         """
         if self.closed:
             return False
-        if self._pending is not None and self._pending() > self.max_pending_bytes:
-            logger.info("dropping slow client %s backlog=%s", self.label, self._pending())
-            await self.close(CloseCode.SLOW_CLIENT)
+        if self._pending is not None and (backlog := self._pending()) > self.max_pending_bytes:
+            await self._drop_slow(backlog)
             return False
         if frame is not None and self._frame_writer is not None and self._frame_writer(frame):
             return True
@@ -78,6 +77,31 @@ class Socket:
             self.closed = True
             return False
         return True
+
+    async def write_many(self, texts: list[str], frames: bytes) -> bool:
+        """Send text messages in order; `frames` is all of them framed, back to back.
+
+        One write to the transport on the fast path, else one ASGI send each.
+        False if closed or just dropped as slow.
+        """
+        if len(texts) == 1:
+            return await self.write(texts[0], frames)
+        if self.closed:
+            return False
+        if self._pending is not None and (backlog := self._pending()) > self.max_pending_bytes:
+            await self._drop_slow(backlog)
+            return False
+        if self._frame_writer is not None and self._frame_writer(frames):
+            return True
+        for text in texts:
+            if not await self.write(text):
+                return False
+        return True
+
+    async def _drop_slow(self, backlog: int) -> None:
+        """Close with 4009: more than `max_pending_bytes` wait unread."""
+        logger.info("dropping slow client %s backlog=%s", self.label, backlog)
+        await self.close(CloseCode.SLOW_CLIENT)
 
     def write_now(self, data: bytes) -> bool:
         """Write one binary frame synchronously if the server allows it (False: use `write`)."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from load_tests.bench import PADDLE_RUNS, cpu_us_per_snapshot, render_tables, update_docs
+from load_tests.bench import (
+    PADDLE_RUNS,
+    cpu_us_per_snapshot,
+    lobby_table,
+    render_tables,
+    update_docs,
+)
+from load_tests.lobby_burst import server_batches
 
 
 def _report(delivery: float, p99: float, cpu: float, received: int) -> dict[str, object]:
@@ -95,3 +102,35 @@ def test_paddle_rows_beside_the_arena_rows(tmp_path: Path) -> None:
     text = doc.read_text()
     assert "Workload: 1 rooms × 10 players at 20 Hz for 5.0 s." in text
     assert "Workload: paddle, 20 rooms" in text and "old" not in text
+
+
+def _burst(p99: float, delivered: int) -> dict[str, Any]:
+    return {"clients": 200, "messages": 2000, "expected_deliveries": 400000,
+            "delivered": delivered, "lost": 400000 - delivered, "messages_fully_delivered": 2000,
+            "latency_ms": {"p50": 300.0, "p99": p99, "max": 900.0}, "send_s": 0.2,
+            "deliver_s": 1.5, "stored": 2000, "missing_from_history": 0, "server_cpu_s": 1.2,
+            "server_batches": {"batches": 20, "messages_per_batch": 100.0}, "errors": {}}
+
+
+def test_lobby_rows_per_database_and_the_old_single_record() -> None:
+    both = lobby_table({
+        "sqlite": {"ok": True, "error": None, "report": _burst(800.0, 400000)},
+        "postgresql": {"ok": False, "error": "RuntimeError: migrate failed\nmore"},
+    })
+    lines = both.splitlines()
+    assert lines[2].startswith("| sqlite | 200 | 2000 | 400000 / 400000 | 300.0 / 800.0 / 900.0 |")
+    assert "| 2000 / 2000 | 1.20 | 20 (100.0) | none |" in lines[2]
+    assert lines[3].startswith("| postgresql | failed: RuntimeError: migrate failed |")
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
+    # results.json written before the PostgreSQL row: one record, shown as SQLite's.
+    old = lobby_table({"ok": True, "error": None, "report": _burst(9000.0, 399000)})
+    assert "| sqlite | 200 | 2000 | 399000 / 400000 | 300.0 / 9,000.0 / 900.0 |" in old
+    assert lobby_table(None) == "Not measured: not run."
+
+
+def test_the_burst_reads_the_servers_batches_from_metrics() -> None:
+    page = ("# HELP arena_chat_batch_messages x\n"
+            'arena_chat_batch_messages_bucket{le="100.0"} 20.0\n'
+            "arena_chat_batch_messages_count 20.0\narena_chat_batch_messages_sum 2000.0\n")
+    assert server_batches(page) == (20.0, 2000.0)
+    assert server_batches("process_cpu_seconds_total 1.0\n") is None
