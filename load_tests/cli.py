@@ -155,9 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="markdown file whose generated tables are regenerated")
     b.add_argument("--only", action="append", default=[],
                    help="run only these runs (reference, project, textbook, redis, "
-                        "redis-sticky, engine, lobby, paddle, paddle-reference, "
-                        "paddle-project); repeatable. paddle = the paddle workload against "
-                        "reference and project")
+                        "redis-sticky, engine, lobby, joins, joins-pg, paddle, "
+                        "paddle-reference, paddle-project); repeatable. joins = the join "
+                        "storm against reference and project; joins-pg = the project's on "
+                        "the PostgreSQL database DATABASE_URL names. paddle = the paddle "
+                        "workload against reference and project")
     b.add_argument("--quiet", action="store_true")
     return p
 

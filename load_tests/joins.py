@@ -186,6 +186,12 @@ async def join_storm(base: str, count: int = 400, concurrency: int = 50,
         raise ValueError("count, concurrency and players_per_room must be at least 1")
     errors: Counter[str] = Counter()
     cpu = CpuProbe(server_pid)
+    # Warm-up, not counted: a launch storm hits a server that is up (its first
+    # request and socket import and build what later ones reuse).
+    warm_tokens, _ = await guest_sessions(base, 1, 1, Counter(), CpuProbe(None))
+    warm: list[str | None] = [warm_tokens[0] if warm_tokens else None]
+    await sockets_to_welcome(base, warm, 1, 1, f"{prefix}-warm",
+                             Counter(), CpuProbe(None))
     tokens, sessions = await guest_sessions(base, count, concurrency, errors, cpu)
     socket_tokens: list[str | None] = list(tokens) if tokens is not None else [None] * count
     sockets = await sockets_to_welcome(base, socket_tokens, concurrency, players_per_room,
