@@ -1,8 +1,12 @@
 """Rooms and seats: the lobby's side of the game runtime.
 
-The runtime (gameserver/) calls these; each sync function has an async
-`a`-prefixed twin (run through `database_sync_to_async`):
+The runtime (gameserver/) calls these; most sync functions have an async
+`a`-prefixed twin (run through `push.run_sync`):
 
+- `join(name, who, *, game=None, invite=None, spectator=False) -> (User, Room)`:
+  a game socket enters, in one database call: `who` is a user or a bearer
+  token's claims, checked first (`tokens.TokenError`); then `open_room` and
+  `claim_seat` in one transaction, or `check_view` for a spectator.
 - `open_room(name, game=None) -> Room`: get or create an open PUBLIC room
   of `game` (None: the default game) with that game's `max_players`; a
   closed room of that name is reopened as public. An open room of another

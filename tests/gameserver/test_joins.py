@@ -31,14 +31,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def arena(settings: Any) -> Any:
-    def update(**values: Any) -> None:
-        settings.ARENA = settings.ARENA.model_copy(update=values)
-
-    return update
-
-
-@pytest.fixture
 def list_changes() -> Iterator[list[str | None]]:
     """The room-list changes signalled; the push itself (deferred and debounced on
     the event loop in the runtime, at once in a plain sync test) is left out."""
@@ -177,8 +169,8 @@ async def test_a_deactivated_user_is_refused_and_a_forged_token_never_reaches_th
     assert not await Seat.objects.filter(room__name="q5").aexists()
 
 
-async def test_two_sockets_racing_for_the_last_seat_one_gets_in(arena: Any) -> None:
-    arena(max_players_per_room=2)
+async def test_two_sockets_racing_for_the_last_seat_one_gets_in(settings: Any) -> None:
+    settings.ARENA = settings.ARENA.model_copy(update={"max_players_per_room": 2})
     _, first_token = await new_guest("a")
     first = GameClient("q6", first_token)
     assert (await first.connect())["t"] == "welcome"

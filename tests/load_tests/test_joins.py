@@ -30,10 +30,11 @@ async def test_a_storm_against_a_server_without_sessions_still_times_its_sockets
     assert report["sockets"]["welcomed"] == 5, report["errors"]
 
 
-@pytest.mark.parametrize("sizes", [{"count": 0}, {"concurrency": 0}, {"players_per_room": 0}])
-async def test_a_storm_of_no_size_is_refused_before_any_request(sizes: dict[str, int]) -> None:
+@pytest.mark.parametrize(("count", "concurrency", "per_room"), [(0, 1, 1), (1, 0, 1), (1, 1, 0)])
+async def test_a_storm_of_no_size_is_refused_before_any_request(
+        count: int, concurrency: int, per_room: int) -> None:
     with pytest.raises(ValueError):
-        await join_storm("http://127.0.0.1:9", **sizes)
+        await join_storm("http://127.0.0.1:9", count, concurrency, per_room)
 
 
 def test_the_joins_table_shows_each_server_and_the_ramp_of_its_game_run() -> None:
