@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async as db
 from django.conf import settings as django_settings
 from django.db import connection
 from django.db.backends.signals import connection_created
@@ -28,6 +28,9 @@ from lobby.models import Room, Seat, User
 from tests.gameserver.game_client import GameClient, new_guest
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# Async tests read the database through database_sync_to_async, which closes
+# the connection after each call (Django's async ORM methods leave it open,
+# and PostgreSQL then refuses to drop the test database).
 
 
 @pytest.fixture
@@ -143,14 +146,14 @@ async def test_a_revoked_token_is_refused_by_the_next_game_socket_at_once() -> N
     ok = GameClient("q4", token)
     assert (await ok.connect())["t"] == "welcome"
     await ok.disconnect()
-    user = await User.objects.aget(pk=user_id)
-    await sync_to_async(revoke_tokens)(user)
+    user = await db(User.objects.get)(pk=user_id)
+    await db(revoke_tokens)(user)
     again = GameClient("q4", token)
     refused = await again.connect()
     assert refused["t"] == "error" and refused["code"] == "bad_token"
     assert await again.closed() == 4001
     # A fresh token of the same user works: the key rotated, the user did not change.
-    fresh = GameClient("q4", await sync_to_async(tokens.issue)(user))
+    fresh = GameClient("q4", await db(tokens.issue)(user))
     assert (await fresh.connect())["t"] == "welcome"
     await fresh.disconnect()
 
@@ -158,7 +161,7 @@ async def test_a_revoked_token_is_refused_by_the_next_game_socket_at_once() -> N
 async def test_a_deactivated_user_is_refused_and_a_forged_token_never_reaches_the_database(
 ) -> None:
     user_id, token = await new_guest("gone")
-    await User.objects.filter(pk=user_id).aupdate(is_active=False)
+    await db(User.objects.filter(pk=user_id).update)(is_active=False)
     gone = GameClient("q5", token)
     assert (await gone.connect())["code"] == "bad_token"
     assert await gone.closed() == 4001
@@ -166,7 +169,7 @@ async def test_a_deactivated_user_is_refused_and_a_forged_token_never_reaches_th
     assert (await forged.connect())["code"] == "bad_token"
     assert await forged.closed() == 4001
     # Neither got a seat, nor opened the room.
-    assert not await Seat.objects.filter(room__name="q5").aexists()
+    assert not await db(Seat.objects.filter(room__name="q5").exists)()
 
 
 async def test_two_sockets_racing_for_the_last_seat_one_gets_in(settings: Any) -> None:
@@ -178,7 +181,7 @@ async def test_two_sockets_racing_for_the_last_seat_one_gets_in(settings: Any) -
     answers = await asyncio.gather(*(r.connect() for r in racers))
     assert sorted(a["t"] if a["t"] == "welcome" else a["code"] for a in answers) == [
         "room_full", "welcome"]
-    assert await Seat.objects.filter(room__name="q6", joined=True).acount() == 2
+    assert await db(Seat.objects.filter(room__name="q6", joined=True).count)() == 2
     for racer, answer in zip(racers, answers, strict=True):
         if answer["t"] == "welcome":
             await racer.disconnect()
