@@ -55,11 +55,26 @@ class StartRuntimeFirst:
 
 
 
+ONE_SYNC_THREAD = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+"""On SQLite, HTTP requests run their sync code on the process's one sync thread.
+
+Django's handler gives every request a thread of its own; SQLite takes one
+writer at a time and makes the others poll (sleeping up to 100 ms between
+tries), so a burst of guest sessions from 50 threads spent its time waiting
+(issue #17). One thread, shared with the runtime's database work, queues
+them instead. PostgreSQL queues writers itself: requests keep their threads.
+"""
+
+
 async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Django; without Redis the first request also starts the in-process task worker,
     so a backlog left by an earlier run is picked up at once (gameserver/workers.py)."""
     ensure_embedded()
-    await django_asgi_app(scope, receive, send)
+    if ONE_SYNC_THREAD and scope["type"] == "http":
+        # ASGIHandler.__call__ without its per-request ThreadSensitiveContext.
+        await django_asgi_app.handle(scope, receive, send)
+    else:
+        await django_asgi_app(scope, receive, send)
 
 
 application = ClientAddressMiddleware(StartRuntimeFirst(ProtocolTypeRouter(

@@ -33,7 +33,9 @@ from gameserver.net.tasks import TaskGroup
 from gameserver.ownership import RedisError
 from gameserver.room import RoomStateError
 from lobby import games
+from lobby import rooms as lobby_rooms
 from lobby.auth import query_param, scope_user
+from lobby.tokens import Claims, TokenError
 
 if TYPE_CHECKING:
     from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, WebSocketDisconnectEvent
@@ -110,39 +112,38 @@ class GameConsumer(AsyncWebsocketConsumer):
         # One decision per accepted socket: the daphne adapter, or plain ASGI.
         self.fast = fast_socket(self.base_send, enabled=self.config.socket_fast_path != "off")
         metrics.SOCKET_PATH.labels("fast" if self.fast is not None else "fallback").inc()
-        user = scope_user(self.scope)
-        if user is None:
-            code = self.scope.get("auth_error")
-            code = code if isinstance(code, str) else "unauthenticated"
-            await self._refuse(CloseCode.UNAUTHENTICATED, code, "log in or pass ?token=")
+        scope = cast(dict[str, Any], self.scope)  # the auth middleware's keys are ours
+        user = scope_user(scope)
+        claims: Claims | None = scope.get("token_claims")
+        who: User | Claims | None = user if user is not None else claims
+        if who is None:
+            await self._refuse_unauthenticated()
             return
         # Before any seat is claimed: a starting process resets stale room state.
         await self.manager.start()
-        self.user = user
-        self.user_id = int(user.pk)
-        self.user_name = user.display_name or user.username
-        from lobby import rooms as lobby_rooms
-
         invite = query_param(self.scope, "invite")
         # `?game=<id>`: the game of a room this socket opens; an open room of
         # another game refuses it (`wrong_game`). Absent: the room's own game.
         wanted = query_param(self.scope, "game") or None
         try:
-            if self.spectator:
-                row = await lobby_rooms.acheck_view(self.room, user, invite)
-                if wanted is not None and row.game != lobby_rooms.game_id(wanted):
-                    raise lobby_rooms.RoomError(
-                        "wrong_game", f"room {self.room!r} runs the game {row.game!r}")
-            else:
-                row = await lobby_rooms.aopen_room(self.room, wanted)
-                await lobby_rooms.aclaim_seat(self.room, user, invite)
+            # One database call: the token's user (revoked: refused), the room, the seat.
+            user, row = await lobby_rooms.ajoin(
+                self.room, who, game=wanted, invite=invite,
+                spectator=self.spectator)
             self.game = games.get(row.game)
+        except TokenError as exc:
+            scope["auth_error"] = exc.code
+            await self._refuse_unauthenticated()
+            return
         except lobby_rooms.RoomError as exc:
             await self._refuse(CloseCode.FORBIDDEN, exc.code, str(exc))
             return
         except EngineError as exc:  # the row names a game this process does not offer
             await self._refuse(CloseCode.FORBIDDEN, exc.code, exc.message)
             return
+        scope["user"] = self.user = user
+        self.user_id = int(user.pk)
+        self.user_name = user.display_name or user.username
         game_id = self.game.info.id
         self._input_model = self.game.input_model
         self.conn = Connection(
@@ -198,6 +199,11 @@ class GameConsumer(AsyncWebsocketConsumer):
         self.conn.closed = True
         self.conn = None
         await self._refuse(close_code, code, message)
+
+    async def _refuse_unauthenticated(self) -> None:
+        code = self.scope.get("auth_error")
+        code = code if isinstance(code, str) else "unauthenticated"
+        await self._refuse(CloseCode.UNAUTHENTICATED, code, "log in or pass ?token=")
 
     async def _refuse(self, close_code: int, code: str, message: str) -> None:
         metrics.count_close(close_code)

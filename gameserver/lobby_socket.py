@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -30,7 +30,7 @@ from gameserver.net.closecodes import CloseCode
 from gameserver.net.limits import TokenBucket
 from gameserver.net.socket import Socket
 from lobby import chat, presence, push, rooms
-from lobby.auth import scope_user
+from lobby.auth import aresolve_user, scope_user
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class LobbyConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         await self.accept()
-        user = scope_user(self.scope)
+        user = await aresolve_user(cast(dict[str, Any], self.scope))
         if user is None:
             code = self.scope.get("auth_error", "unauthenticated")
             await self.send_frame({"type": "error", "code": code,

@@ -38,9 +38,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "lobby.http.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, and sync-only: under ASGI the whole chain above then runs in one
+    # thread with the view, instead of hopping back to the event loop for the
+    # two middlewares that could run there (one round trip less per request).
+    "lobby.http.BearerTokenMiddleware",
 ]
 
 ROOT_URLCONF = "gameserver.urls"

@@ -14,6 +14,12 @@ Runs (each recorded even when it fails; a failure never stops the bench):
 * ``engine``: ``python -m load_tests.engine_bench --json <file>``;
 * ``lobby``: the lobby chat burst of :mod:`load_tests.lobby_burst`, on SQLite,
   and again on a scratch PostgreSQL database when ``DATABASE_URL`` names a server;
+* ``joins``: a join storm (:mod:`load_tests.joins`: guest sessions per second,
+  then game sockets to ``welcome`` per second, at :data:`JOIN_CONCURRENCY`
+  clients) against the reference server and the project (SQLite); the
+  ``joins`` table also shows how long all bots of each 1,000-player game run
+  took to connect. ``joins-pg`` is the project's storm on PostgreSQL: a scratch
+  database on the server ``DATABASE_URL`` names (dropped after), skipped when unset;
 * ``paddle``: a short workload of the second game (:data:`PADDLE`), reference
   and project, after everything else so the arena's runs are measured as
   before. Its bots ask for paddle rooms (``--game paddle``); a server that
@@ -61,7 +67,10 @@ RUN_ENV = {"project-norec": {"REPLAY_RECORDING": "0"}}
 """Settings a project run changes (environment variables)."""
 PADDLE_RUNS = ("reference", "project")
 """The servers the paddle workload runs against."""
-ALL_RUNS = (*GAME_RUNS, "engine", "lobby", "paddle", *(f"paddle-{n}" for n in PADDLE_RUNS))
+JOIN_RUNS = ("reference", "project", "project-pg")
+"""The servers of the join storm (``project-pg``: the ``joins-pg`` run)."""
+ALL_RUNS = (*GAME_RUNS, "engine", "lobby", "joins", "joins-pg", "paddle",
+            *(f"paddle-{n}" for n in PADDLE_RUNS))
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 
 
@@ -92,6 +101,9 @@ SIZED = Workload(rooms=20, players_per_room=20, duration=12.0, lobby_clients=0,
                  lobby_messages=0)
 """A game load this 2-core machine can carry with the bots beside the server: at
 FULL scale even the reference server saturates its core, so ratios are read here."""
+JOIN_COUNT, JOIN_CONCURRENCY = 400, 50
+"""A join storm: this many guest sessions, then as many game sockets, this many at a time."""
+JOIN_QUICK = (60, 10)
 PADDLE = Workload(rooms=20, players_per_room=4, duration=20.0, lobby_clients=0,
                   lobby_messages=0, game="paddle")
 """The second game: 80 players in 4-player rooms, 60 Hz ticks, 30 Hz snapshots and inputs."""
@@ -398,6 +410,96 @@ def lobby_run(wl: Workload, tmp: Path) -> dict[str, Any]:
     return runs
 
 
+def join_run(server: str, tmp: Path, count: int, concurrency: int) -> dict[str, Any]:
+    """One join storm against ``server`` (of :data:`JOIN_RUNS`); a failure is recorded."""
+    from load_tests.joins import join_storm
+
+    rec: dict[str, Any] = {"ok": False, "error": None, "report": None}
+    database_url = None
+    if server == "project-pg":
+        database_url = os.environ.get("DATABASE_URL", "")
+        if not database_url.startswith(("postgres://", "postgresql://")):
+            rec["error"] = "skipped: DATABASE_URL names no PostgreSQL database"
+            return rec
+    try:
+        kind = "reference" if server == "reference" else "project"
+        with contextlib.ExitStack() as stack:
+            if database_url:  # a scratch database on that server, never the one it names
+                database_url = stack.enter_context(bench_postgres(database_url))
+            urls, procs = stack.enter_context(servers(kind, tmp, database_url=database_url))
+            prefix = f"joins-{server}-{int(time.time())}"
+            rep = rec["report"] = asyncio.run(join_storm(
+                urls[0], count, concurrency, prefix=prefix, server_pid=procs[0].pid))
+        rec["ok"] = bool(rep["sockets"]["welcomed"])
+        if not rec["ok"]:
+            rec["error"] = f"no socket was welcomed ({rep['errors'] or 'no errors counted'})"
+    except Exception as exc:  # a failed run is recorded, never fatal
+        rec["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+    return rec
+
+
+def join_runs(names: list[str], tmp: Path, quick: bool,
+              say: Callable[[str], None]) -> dict[str, Any]:
+    """The join storms of ``names`` (of :data:`JOIN_RUNS`); ``{"count", "concurrency", "runs"}``."""
+    count, concurrency = JOIN_QUICK if quick else (JOIN_COUNT, JOIN_CONCURRENCY)
+    out: dict[str, Any] = {"count": count, "concurrency": concurrency, "runs": {}}
+    for name in names:
+        say(f"bench: joins {name} ({count} sessions and sockets, {concurrency} at a time)…")
+        rec = out["runs"][name] = join_run(name, tmp, count, concurrency)
+        rep = rec.get("report") or {}
+        say(f"bench: joins {name}: " + (
+            f"sessions {rep['sessions'].get('per_s')}/s, sockets "
+            f"{rep['sockets'].get('per_s')}/s" if rec["ok"] else f"FAILED {rec['error'][:300]}"))
+    return out
+
+
+def render_joins(results: dict[str, Any]) -> str:
+    """The ``joins`` block: each server's join storm, and the ramp of its 1,000-player run."""
+    joins = results.get("joins")
+    if not joins:
+        return "Not measured: not run."
+    wl = results.get("workload", {})
+    players = (wl.get("rooms") or 0) * (wl.get("players_per_room") or 0)
+    runs = results.get("runs", {})
+    lines = [
+        f"Join storm: {joins['count']} guest sessions, then {joins['count']} game sockets "
+        f"({joins['concurrency']} clients at a time, 20 to a room, every welcomed socket "
+        f"staying); server CPU from `/proc`. Last column: how long all {players} bots of "
+        "the game run above took to connect (guest session and socket each; the "
+        "reference server has no sessions).",
+        "",
+        "| server | guest sessions / s | session p50 / p99 ms | server CPU ms / session "
+        "| sockets to welcome / s | welcome p50 / p99 ms | server CPU ms / socket "
+        f"| all {players} bots connected in s | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in JOIN_RUNS:
+        rec = joins["runs"].get(name)
+        if rec is None:
+            continue
+        rep = rec.get("report")
+        if not rec.get("ok") or not rep:
+            err = str(rec.get("error") or "failed").splitlines()[0][:120].replace("|", "/")
+            lines.append(f"| {name} | {'' if err.startswith('skipped') else 'failed: '}{err} |"
+                         + " |" * 7)
+            continue
+        ses, sock = rep["sessions"], rep["sockets"]
+        game = (runs.get(name) or {}).get("report") or {}
+        ramp = (f"{_f(game.get('connect_s'))} ({game.get('ccu')} welcomed)"
+                if game.get("connect_s") is not None else "–")
+        if ses.get("applies"):
+            session_cells = (f"{_f(ses['per_s'])} | {_f(ses['latency_ms']['p50'])} / "
+                             f"{_f(ses['latency_ms']['p99'])} | {_f(ses['server_cpu_ms_each'], 2)}")
+        else:
+            session_cells = "n/a | – | –"
+        errs = ", ".join(f"{k}: {v}" for k, v in (rep.get("errors") or {}).items()) or "none"
+        lines.append(
+            f"| {name} | {session_cells} | {_f(sock['per_s'])} "
+            f"| {_f(sock['latency_ms']['p50'])} / {_f(sock['latency_ms']['p99'])} "
+            f"| {_f(sock['server_cpu_ms_each'], 2)} | {ramp} | {errs[:160]} |")
+    return "\n".join(lines)
+
+
 # -- tables ---------------------------------------------------------------------------
 
 
@@ -631,6 +733,10 @@ def main_bench(a: argparse.Namespace) -> int:
                     rep = rec.get("report") or {}
                     say(f"bench: {name}: delivery {rep.get('delivery_ratio')}")
             results["sized"] = sized
+        join_servers = [n for n, run in (("reference", "joins"), ("project", "joins"),
+                                         ("project-pg", "joins-pg")) if run in selected]
+        if join_servers:
+            results["joins"] = join_runs(join_servers, tmp, bool(a.quick), say)
         paddle_servers = [n for n in PADDLE_RUNS
                           if not a.only or "paddle" in a.only or f"paddle-{n}" in a.only]
         if paddle_servers:
@@ -643,6 +749,8 @@ def main_bench(a: argparse.Namespace) -> int:
         blocks["game-sized"] = render_tables({**results, **results["sized"]})["game"]
     if results.get("paddle"):
         blocks["paddle"] = render_tables({**results, **results["paddle"]}, PADDLE_RUNS)["game"]
+    if results.get("joins"):
+        blocks["joins"] = render_joins(results)
     update_docs(a.docs, blocks)
     say(f"bench: wrote {a.out} and {a.docs}")
     return 0

@@ -9,6 +9,7 @@ model, docs/capacity.md), 2 on bad arguments.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -115,12 +116,39 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_joins(a: argparse.Namespace) -> int:
+    from load_tests.joins import join_storm
+
+    try:
+        report = asyncio.run(join_storm(a.url, a.count, a.concurrency, a.players_per_room,
+                                        a.room_prefix, a.server_pid))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps(report, indent=2) + "\n"
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(text)
+    else:
+        print(text, end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m load_tests",
                                 description="Arena load tests: bots and benchmarks.")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run bots against a server and report")
     _add_run_args(r)
+    j = sub.add_parser("joins", help="a join storm: guest sessions and sockets to welcome "
+                                     "per second (load_tests/joins.py)")
+    j.add_argument("--url", required=True, help="the server's base http:// URL")
+    j.add_argument("--count", type=int, default=400, help="sessions, then sockets (400)")
+    j.add_argument("--concurrency", type=int, default=50, help="clients in flight (50)")
+    j.add_argument("--players-per-room", type=int, default=20)
+    j.add_argument("--room-prefix", default="joins")
+    j.add_argument("--server-pid", type=int, help="a local server's pid: CPU ms per join")
+    j.add_argument("--json", type=Path, help="write the report here instead of stdout")
     b = sub.add_parser("bench", help="the comparative benchmark (make bench)")
     b.add_argument("--quick", action="store_true", help="a much smaller workload, for trying")
     b.add_argument("--out", type=Path, default=Path("bench/results.json"))
@@ -128,9 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="markdown file whose generated tables are regenerated")
     b.add_argument("--only", action="append", default=[],
                    help="run only these runs (reference, project, textbook, redis, "
-                        "redis-sticky, engine, lobby, paddle, paddle-reference, "
-                        "paddle-project); repeatable. paddle = the paddle workload against "
-                        "reference and project")
+                        "redis-sticky, engine, lobby, joins, joins-pg, paddle, "
+                        "paddle-reference, paddle-project); repeatable. joins = the join "
+                        "storm against reference and project; joins-pg = the project's on a "
+                        "scratch database on the PostgreSQL server DATABASE_URL names. "
+                        "paddle = the paddle workload against reference and project")
     b.add_argument("--quiet", action="store_true")
     c = sub.add_parser("capacity", help="measure this machine and model 10k/100k players "
                                         "(make capacity, docs/capacity.md)")
@@ -148,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         from load_tests.capacity import main_capacity
 
         return main_capacity(a)
+    if a.cmd == "joins":
+        return cmd_joins(a)
     from load_tests.bench import main_bench
 
     return main_bench(a)

@@ -40,6 +40,7 @@ from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from lobby import dbconn
 from lobby.models import LobbyState
 
 LOBBY_GROUP = "lobby"
@@ -151,6 +152,10 @@ def push(group: str, frame: dict[str, Any]) -> None:
 async def run_sync(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     """Run sync lobby code in a database thread, then send what it pushed.
 
+    The thread's database connection is kept open between calls
+    (lobby/dbconn.py): the runtime's joins, leaves and room-list queries pay
+    no connect and close each.
+
     The pushes go out from this loop after the thread has returned, in the
     order they were made, even when `func` raised after committing some work.
     """
@@ -159,7 +164,8 @@ async def run_sync(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -
     def call() -> R:
         token = _collected.set(collected)
         try:
-            return func(*args, **kwargs)
+            with dbconn.kept():
+                return func(*args, **kwargs)
         finally:
             _collected.reset(token)
 

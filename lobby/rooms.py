@@ -1,8 +1,12 @@
 """Rooms and seats: the lobby's side of the game runtime.
 
-The runtime (gameserver/) calls these; each sync function has an async
-`a`-prefixed twin (run through `database_sync_to_async`):
+The runtime (gameserver/) calls these; most sync functions have an async
+`a`-prefixed twin (run through `push.run_sync`):
 
+- `join(name, who, *, game=None, invite=None, spectator=False) -> (User, Room)`:
+  a game socket enters, in one database call: `who` is a user or a bearer
+  token's claims, checked first (`tokens.TokenError`); then `open_room` and
+  `claim_seat` in one transaction, or `check_view` for a spectator.
 - `open_room(name, game=None) -> Room`: get or create an open PUBLIC room
   of `game` (None: the default game) with that game's `max_players`; a
   closed room of that name is reopened as public. An open room of another
@@ -47,13 +51,12 @@ from django.utils import timezone
 
 from engine.errors import CodedError
 from engine.protocol import valid_room_name
-from lobby import games, push, signals
+from lobby import games, push, signals, tokens
 from lobby.models import (
     Room,
     Seat,
     User,
     new_invite_code,
-    taken_seats_q,
 )
 
 logger = logging.getLogger(__name__)
@@ -161,27 +164,33 @@ def open_room(name: str, game: str | None = None) -> Room:
     reopened); `game` None: the open room's game, or the default game for a new one."""
     _check_name(name)
     wanted = game_id(game)
-    changed = False
     with transaction.atomic():
-        room = Room.objects.select_for_update().filter(name=name).first()
-        if room is None:
-            try:
-                with transaction.atomic():
-                    room = Room.objects.create(
-                        name=name, max_players=default_max_players(wanted), game=wanted)
-                changed = True
-            except IntegrityError:
-                room = Room.objects.select_for_update().get(name=name)
-        if room.closed_at is not None:
-            _reset(room, max_players=default_max_players(wanted), private=False, creator=None,
-                   game=wanted)
-            changed = True
-        elif game is not None and room.game != wanted:
-            raise RoomError("wrong_game",
-                            f"room {name!r} runs the game {room.game!r}, not {wanted!r}")
+        room, changed = _open_locked(name, game, wanted)
     if changed:
         room_changed(name)
     return room
+
+
+def _open_locked(name: str, game: str | None, wanted: str) -> tuple[Room, bool]:
+    """Inside a transaction: `open_room`'s work on the locked row; (room, list changed)."""
+    changed = False
+    room = Room.objects.select_for_update().filter(name=name).first()
+    if room is None:
+        try:
+            with transaction.atomic():
+                room = Room.objects.create(
+                    name=name, max_players=default_max_players(wanted), game=wanted)
+            changed = True
+        except IntegrityError:
+            room = Room.objects.select_for_update().get(name=name)
+    if room.closed_at is not None:
+        _reset(room, max_players=default_max_players(wanted), private=False, creator=None,
+               game=wanted)
+        changed = True
+    elif game is not None and room.game != wanted:
+        raise RoomError("wrong_game",
+                        f"room {name!r} runs the game {room.game!r}, not {wanted!r}")
+    return room, changed
 
 
 def _reset(
@@ -217,28 +226,71 @@ def may_enter(room: Room, user: User, invite: str | None) -> bool:
 def claim_seat(name: str, user: User, invite: str | None = None) -> Seat:
     """Take (or re-take) a joined seat in open room `name`; RoomError if refused."""
     _check_name(name)
-    changed = False
     with transaction.atomic():
-        room = _locked_open_room(name)
-        now = timezone.now()
-        room.seats.filter(joined=False, reserved_until__lte=now).delete()
-        seat = Seat.objects.filter(room=room, user=user).first()
-        if seat is not None and seat.holds(now):
-            if not seat.joined:
-                seat.joined = True
-                seat.reserved_until = None
-                seat.save(update_fields=["joined", "reserved_until"])
-                changed = True
-        else:
-            if not may_enter(room, user, invite):
-                raise RoomError("private", "this room is private: an invite is needed")
-            if room.seats.filter(taken_seats_q(now)).count() >= room.max_players:
-                raise RoomError("room_full", f"room {name!r} is full")
-            seat = Seat.objects.create(room=room, user=user, joined=True)
-            changed = True
+        seat, changed = _claim_locked(_locked_open_room(name), user, invite)
         if changed:
             after_commit_changed(name)
     return seat
+
+
+def _claim_locked(room: Room, user: User, invite: str | None) -> tuple[Seat, bool]:
+    """Inside a transaction, on the locked open `room`: `claim_seat`'s work; (seat, changed).
+
+    One read of the room's seats (a room has a few dozen at most) answers
+    whether the user holds one and how many count against capacity; expired
+    reservations are deleted only when there are some.
+    """
+    now = timezone.now()
+    seats = list(Seat.objects.filter(room=room))
+    expired = [s.pk for s in seats
+               if not s.joined and s.reserved_until is not None and s.reserved_until <= now]
+    if expired:
+        Seat.objects.filter(pk__in=expired).delete()
+    seat = next((s for s in seats if s.user_id == user.pk and s.holds(now)), None)
+    if seat is not None:
+        if seat.joined:
+            return seat, False
+        seat.joined = True
+        seat.reserved_until = None
+        seat.save(update_fields=["joined", "reserved_until"])
+        return seat, True
+    if not may_enter(room, user, invite):
+        raise RoomError("private", "this room is private: an invite is needed")
+    if sum(1 for s in seats if s.holds(now)) >= room.max_players:
+        raise RoomError("room_full", f"room {room.name!r} is full")
+    return Seat.objects.create(room=room, user=user, joined=True), True
+
+
+Who = User | tokens.Claims
+"""Who enters: a user (a browser's session), or a bearer token's checked-signature claims."""
+
+
+def join(name: str, who: Who, *, game: str | None = None, invite: str | None = None,
+         spectator: bool = False) -> tuple[User, Room]:
+    """A game socket enters room `name`: (its user, the room row), in one database call.
+
+    A bearer token's claims are checked first (`tokens.TokenError` when its
+    user is gone or the token was revoked: revocation works at once). Then a
+    player gets `open_room(name, game)` and `claim_seat(name, user, invite)`
+    in one transaction (a refusal undoes both); a spectator gets
+    `check_view(name, user, invite)` (a room of another game than `game` is
+    `RoomError("wrong_game")`). For a player taking a new seat in an open
+    room that is four queries: the user, the room, its seats, the insert.
+    """
+    user = who if isinstance(who, User) else tokens.user_for_claims(who)
+    if spectator:
+        room = check_view(name, user, invite)
+        if game is not None and room.game != game_id(game):
+            raise RoomError("wrong_game", f"room {name!r} runs the game {room.game!r}")
+        return user, room
+    _check_name(name)
+    wanted = game_id(game)
+    with transaction.atomic():
+        room, opened = _open_locked(name, game, wanted)
+        _, claimed = _claim_locked(room, user, invite)
+        if opened or claimed:
+            after_commit_changed(name)
+    return user, room
 
 
 def check_view(name: str, user: User, invite: str | None = None) -> Room:
@@ -346,8 +398,9 @@ async def aclaim_seat(name: str, user: User, invite: str | None = None) -> Seat:
     return await push.run_sync(claim_seat, name, user, invite)
 
 
-async def acheck_view(name: str, user: User, invite: str | None = None) -> Room:
-    return await database_sync_to_async(check_view)(name, user, invite)
+async def ajoin(name: str, who: Who, *, game: str | None = None, invite: str | None = None,
+                spectator: bool = False) -> tuple[User, Room]:
+    return await push.run_sync(join, name, who, game=game, invite=invite, spectator=spectator)
 
 
 async def arelease_seat(name: str, user_id: int) -> None:

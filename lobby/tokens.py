@@ -32,7 +32,17 @@ def issue(user: User) -> str:
     return signing.dumps({"u": user.pk, "k": user.token_key}, salt=SALT, compress=False)
 
 
-def _claims(token: str) -> tuple[int, str]:
+Claims = tuple[int, str]
+"""A token's (user id, token key), once its signature and age are checked."""
+
+
+def claims(token: str) -> Claims:
+    """The claims of a well-signed, unexpired token, or TokenError; no database access.
+
+    Whether the token is still valid (its user active, its key current) is
+    `user_for_claims`: a socket checks it in the same database call that
+    seats it (lobby.rooms.join).
+    """
     if not token or len(token) > MAX_TOKEN_CHARS:
         raise TokenError("bad_token", "token is malformed")
     try:
@@ -52,9 +62,14 @@ def _claims(token: str) -> tuple[int, str]:
 
 def user_for(token: str) -> User:
     """The active user a token was issued to, or TokenError."""
+    return user_for_claims(claims(token))
+
+
+def user_for_claims(checked: Claims) -> User:
+    """The active user whose current token key the claims carry, or TokenError (one query)."""
     from lobby.models import User
 
-    user_id, key = _claims(token)
+    user_id, key = checked
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None or not constant_time_compare(user.token_key, key):
         raise TokenError("bad_token", "token was revoked")

@@ -26,6 +26,16 @@ def _media_root(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None
     settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
 
 
+@pytest.fixture(autouse=True)
+def _close_kept_connections() -> Iterator[None]:
+    """The runtime's kept database connections (lobby/dbconn.py) end with each test,
+    so none outlives the test database (PostgreSQL refuses to drop a database in use)."""
+    yield
+    from lobby import dbconn
+
+    dbconn.close_all()
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A real redis-server on a free loopback port for the whole session."""

@@ -164,7 +164,11 @@ def _process_version_problems() -> tuple[str, ...]:
     return tuple(version_problems())
 
 
+@functools.lru_cache(maxsize=1)
 def _describe_versions() -> str:
+    # Read once too: a socket whose client left before its accept lacks the
+    # protocol attributes, and under a join storm each such socket re-read the
+    # installed packages' metadata here (about 10 ms each).
     return ", ".join(f"{name} {v}" for name, v in installed_versions().items())
 
 

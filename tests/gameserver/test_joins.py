@@ -1,0 +1,221 @@
+"""Joining a game room: what one join costs the database, and what it still guarantees.
+
+A game socket with a bearer token is seated by one database call
+(`lobby.rooms.join`): the token's user, the room and the seat, in one
+transaction, on the runtime's kept connection (lobby/dbconn.py). These tests
+pin the cost (queries per join, connections per join) so a regression fails,
+and the guarantees that must survive it: a revoked token is refused by the
+next socket at once, and two sockets racing for the last seat never both get in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async as db
+from django.conf import settings as django_settings
+from django.db import connection
+from django.db.backends.signals import connection_created
+from django.test.utils import CaptureQueriesContext
+
+from lobby import rooms, signals, tokens
+from lobby.accounts import create_guest, revoke_tokens
+from lobby.models import Room, Seat, User
+from tests.gameserver.game_client import GameClient, new_guest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+# Async tests read the database through database_sync_to_async, which closes
+# the connection after each call (Django's async ORM methods leave it open,
+# and PostgreSQL then refuses to drop the test database).
+
+
+@pytest.fixture
+def list_changes() -> Iterator[list[str | None]]:
+    """The room-list changes signalled; the push itself (deferred and debounced on
+    the event loop in the runtime, at once in a plain sync test) is left out."""
+    from gameserver.roomlist import on_room_list_changed
+
+    heard: list[str | None] = []
+
+    def hear(sender: Any, room: str | None = None, **kwargs: Any) -> None:
+        heard.append(room)
+
+    signals.room_list_changed.disconnect(dispatch_uid="arena-room-list-push")
+    signals.room_list_changed.connect(hear, weak=False, dispatch_uid="test-joins-hear")
+    try:
+        yield heard
+    finally:
+        signals.room_list_changed.disconnect(dispatch_uid="test-joins-hear")
+        signals.room_list_changed.connect(on_room_list_changed, weak=False,
+                                          dispatch_uid="arena-room-list-push")
+
+
+def _statements(queries: CaptureQueriesContext) -> list[str]:
+    """The SQL statements run, without transaction control (logged on SQLite only)."""
+    control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+    return [q["sql"] for q in queries.captured_queries
+            if not q["sql"].lstrip().upper().startswith(control)]
+
+
+def _guest_claims(name: str) -> tuple[User, tokens.Claims]:
+    user = create_guest(name)
+    return user, tokens.claims(tokens.issue(user))
+
+
+# What a join costs --------------------------------------------------------------------
+
+
+def test_a_player_joining_an_open_room_costs_four_queries(
+        list_changes: list[str | None]) -> None:
+    _, first_claims = _guest_claims("a")
+    rooms.join("q1", first_claims)  # opens the room
+    second, second_claims = _guest_claims("b")
+    list_changes.clear()
+    with CaptureQueriesContext(connection) as queries:
+        user, room = rooms.join("q1", second_claims)
+    sql = _statements(queries)
+    # The token's user, the locked room row, its seats, the new seat.
+    assert len(sql) == 4, "\n".join(sql)
+    assert [s.split()[0] for s in sql] == ["SELECT", "SELECT", "SELECT", "INSERT"]
+    assert '"lobby_user"' in sql[0] and '"lobby_seat"' in sql[3]
+    assert user.pk == second.pk and room.name == "q1"
+    assert Seat.objects.filter(room=room, joined=True).count() == 2
+    assert list_changes == ["q1"]  # the room list hears of the new player
+
+
+def test_coming_back_to_a_held_seat_writes_nothing(list_changes: list[str | None]) -> None:
+    user, claims = _guest_claims("a")
+    rooms.join("q2", claims)
+    list_changes.clear()
+    with CaptureQueriesContext(connection) as queries:
+        rooms.join("q2", claims)
+    sql = _statements(queries)
+    assert len(sql) == 3, "\n".join(sql)
+    assert all(s.lstrip().upper().startswith("SELECT") for s in sql)
+    assert Seat.objects.filter(user=user).count() == 1
+    assert list_changes == []
+
+
+def test_a_refused_seat_undoes_the_room_it_opened() -> None:
+    user = create_guest("a")
+    creator = create_guest("owner")
+    rooms.create_room(creator, "priv", private=True)
+    rooms.close_room("priv")
+    # A closed private room is reopened public by a join: the join and the
+    # seat are one transaction, so a refused seat leaves nothing behind.
+    rooms.join("priv", user)
+    assert not Room.objects.get(name="priv").private
+    with pytest.raises(rooms.RoomError) as refused:
+        rooms.join("priv", user, game="no-such-game")
+    assert refused.value.code == "unknown_game"
+    assert Seat.objects.filter(room__name="priv").count() == 1
+
+
+async def test_game_sockets_reuse_one_database_connection() -> None:
+    opened: list[Any] = []
+
+    def count(sender: Any, connection: Any, **kwargs: Any) -> None:
+        opened.append(connection)
+
+    _, first_token = await new_guest("a")
+    _, second_token = await new_guest("b")
+    first = GameClient("q3", first_token)
+    assert (await first.connect())["t"] == "welcome"
+    connection_created.connect(count)
+    try:
+        second = GameClient("q3", second_token)
+        assert (await second.connect())["t"] == "welcome"
+    finally:
+        connection_created.disconnect(count)
+    # The second join opened no connection: the runtime's thread kept its own
+    # (before, each of a join's three database calls opened and closed one).
+    assert opened == []
+    await first.disconnect()
+    await second.disconnect()
+
+
+# What a join still guarantees ----------------------------------------------------------
+
+
+async def test_a_revoked_token_is_refused_by_the_next_game_socket_at_once() -> None:
+    user_id, token = await new_guest("rex")
+    ok = GameClient("q4", token)
+    assert (await ok.connect())["t"] == "welcome"
+    await ok.disconnect()
+    user = await db(User.objects.get)(pk=user_id)
+    await db(revoke_tokens)(user)
+    again = GameClient("q4", token)
+    refused = await again.connect()
+    assert refused["t"] == "error" and refused["code"] == "bad_token"
+    assert await again.closed() == 4001
+    # A fresh token of the same user works: the key rotated, the user did not change.
+    fresh = GameClient("q4", await db(tokens.issue)(user))
+    assert (await fresh.connect())["t"] == "welcome"
+    await fresh.disconnect()
+
+
+async def test_a_deactivated_user_is_refused_and_a_forged_token_never_reaches_the_database(
+) -> None:
+    user_id, token = await new_guest("gone")
+    await db(User.objects.filter(pk=user_id).update)(is_active=False)
+    gone = GameClient("q5", token)
+    assert (await gone.connect())["code"] == "bad_token"
+    assert await gone.closed() == 4001
+    forged = GameClient("q5", token[:-4] + "AAAA")
+    assert (await forged.connect())["code"] == "bad_token"
+    assert await forged.closed() == 4001
+    # Neither got a seat, nor opened the room.
+    assert not await db(Seat.objects.filter(room__name="q5").exists)()
+
+
+async def test_two_sockets_racing_for_the_last_seat_one_gets_in(settings: Any) -> None:
+    settings.ARENA = settings.ARENA.model_copy(update={"max_players_per_room": 2})
+    _, first_token = await new_guest("a")
+    first = GameClient("q6", first_token)
+    assert (await first.connect())["t"] == "welcome"
+    racers = [GameClient("q6", (await new_guest(n))[1]) for n in ("b", "c")]
+    answers = await asyncio.gather(*(r.connect() for r in racers))
+    assert sorted(a["t"] if a["t"] == "welcome" else a["code"] for a in answers) == [
+        "room_full", "welcome"]
+    assert await db(Seat.objects.filter(room__name="q6", joined=True).count)() == 2
+    for racer, answer in zip(racers, answers, strict=True):
+        if answer["t"] == "welcome":
+            await racer.disconnect()
+        else:
+            assert await racer.closed() == 4003
+    await first.disconnect()
+
+
+@pytest.mark.skipif(
+    django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+    reason="the SQLite test database is shared-cache in-memory (table locks, no busy wait); "
+    "on SQLite the socket race above covers it",
+)
+def test_threads_racing_for_the_last_seat_one_gets_in(settings: Any) -> None:
+    settings.ARENA = settings.ARENA.model_copy(update={"max_players_per_room": 1})
+    rooms.open_room("q7")
+    users = [create_guest(f"p{i}") for i in range(4)]
+    outcomes: list[str] = []
+    start = threading.Barrier(len(users))
+
+    def race(user: User) -> None:
+        start.wait(5)
+        try:
+            rooms.join("q7", user)
+            outcomes.append("seated")
+        except rooms.RoomError as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=race, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["room_full"] * 3 + ["seated"]
+    assert Seat.objects.filter(room__name="q7").count() == 1
