@@ -17,7 +17,8 @@ Iterating decodes the calls back into :class:`LogRecord` s.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from operator import attrgetter
 from typing import Any, Final, Literal, NamedTuple
 
 import msgpack
@@ -53,10 +54,15 @@ class InputLog:
     ``input_model`` turns stored rows back into frames when iterating.
     """
 
-    __slots__ = ("_kinds", "_names", "_pack", "_pids", "_rows", "_ticks", "input_model")
+    __slots__ = ("_kinds", "_names", "_pack", "_pids", "_row", "_rows", "_ticks", "input_model")
 
     def __init__(self, input_model: type[InputBase]) -> None:
         self.input_model = input_model
+        fields = input_model.row_fields()
+        # The row (InputBase.to_row) as a tuple, read by one C call per input.
+        get = attrgetter(*fields)
+        self._row: Callable[[InputBase], Any] = (
+            get if len(fields) > 1 else lambda frame: (get(frame),))
         self._ticks = array("I")
         self._pids = array("q")
         self._kinds = bytearray()
@@ -73,7 +79,7 @@ class InputLog:
         self._kinds.append(code)
         if code == _INPUT:
             assert frame is not None, "input records carry their frame"
-            self._rows += self._pack(frame.to_row())
+            self._rows += self._pack(self._row(frame))
         elif code == _JOIN:
             self._names.append(name)
 

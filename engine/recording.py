@@ -138,15 +138,15 @@ class Recorder:
         """Call right after each step with its events; the finished recording at ``match_end``."""
         m = self.match
         finished = None
-        if m.tick % self._every == 0:
-            self._sums.append((m.tick, state_checksum(m)))
-            if (m.phase != self._playing
-                    and m.tick - self._first >= IDLE_RESTART * self._every):
-                self._restart()
         for event in events:
             if event.kind == "match_end":
                 finished = self.finish()
             elif event.kind == "phase" and event.data.get("phase") == self._playing:
+                self._restart()
+        if m.tick % self._every == 0 and m.tick != self._first:  # (not at a restart)
+            self._sums.append((m.tick, state_checksum(m)))
+            if (m.phase != self._playing
+                    and m.tick - self._first >= IDLE_RESTART * self._every):
                 self._restart()
         return finished
 

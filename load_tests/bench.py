@@ -4,6 +4,9 @@ Runs (each recorded even when it fails; a failure never stops the bench):
 
 * ``reference``: :mod:`load_tests.reference_server` (the yardstick);
 * ``project``: one daphne process, embedded (in-process) fan-out;
+* ``project-norec``: the same with ``REPLAY_RECORDING=0`` (no match recording),
+  so ``--only project --only project-norec`` compares recording on and off in
+  one invocation;
 * ``textbook``: the same with the textbook game consumer (load_tests/textbook.py; one channel-layer
   message per player per tick, the pattern the project replaces);
 * ``redis``: two daphne processes on ``REDIS_URL`` (given, or a private
@@ -49,10 +52,12 @@ from typing import Any
 from load_tests.http import request
 
 ROOT = Path(__file__).resolve().parent.parent
-GAME_RUNS = ("reference", "project", "textbook", "redis", "redis-sticky")
+GAME_RUNS = ("reference", "project", "project-norec", "textbook", "redis", "redis-sticky")
 PROJECT_APP = "gameserver.asgi:application"
 APPLICATIONS = {"textbook": "load_tests.textbook:application"}
 """The ASGI application each project run serves (default PROJECT_APP)."""
+RUN_ENV = {"project-norec": {"REPLAY_RECORDING": "0"}}
+"""Settings a project run changes (environment variables)."""
 PADDLE_RUNS = ("reference", "project")
 """The servers the paddle workload runs against."""
 ALL_RUNS = (*GAME_RUNS, "engine", "lobby", "paddle", *(f"paddle-{n}" for n in PADDLE_RUNS))
@@ -217,7 +222,7 @@ def servers(kind: str, tmp: Path, redis_url: str | None = None) -> Iterator[tupl
             urls = [f"http://127.0.0.1:{port}"]
         else:
             db = tmp / f"{kind}.sqlite3"
-            extra: dict[str, str] = {}
+            extra: dict[str, str] = dict(RUN_ENV.get(kind, {}))
             if redis_url:
                 extra["REDIS_URL"] = redis_url
             env = project_env(db, **extra)

@@ -5,7 +5,11 @@
 A 20-player room in combat (bots moving, aiming at the nearest enemy and
 firing); measures the mean and p99 wall time of ``Match.step`` with
 ``time.perf_counter`` and the encoded size of a delta snapshot with all 20
-players moving. Uses only the standard library and the engine.
+players moving; and what recording a match costs (engine/recording.py): the
+bytes a room holds per player-minute with every player sending 20 inputs a
+second, the stored (compressed) bytes of a whole default-length match, and
+the time of one input's log entry and of one state checksum. Uses only the
+standard library and the engine.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import random
 import statistics
 import time
 
-from engine.arena import GameConfig, InputFrame, Match, codec
+from engine import recording
+from engine.arena import GAME, GameConfig, InputFrame, Match, codec
+from engine.inputlog import InputLog
 
 PLAYERS = 20
 
@@ -103,6 +109,47 @@ def bench_delta(first_id: int) -> tuple[float, float, int]:
     return statistics.fmean(sizes), statistics.fmean(move), full
 
 
+def bench_recording() -> dict[str, float]:
+    """A whole default-length match of 20 players, recorded as a room records it."""
+    config = GameConfig(score_limit=100000)
+    m = Match(config, 3)
+    recorder = recording.Recorder(GAME, config, m, checksum_every=config.tick_rate)
+    for pid in range(1, PLAYERS + 1):
+        m.add_player(pid, f"bot{pid}")
+    m.start_now()
+    rng = random.Random(4)
+    seqs: dict[int, int] = {}
+    finished = None
+    peak = 0
+    for _ in range(config.ticks(config.match_s) + 2):
+        _feed(m, rng, seqs)
+        finished = recorder.after_step(m.step()) or finished
+        if finished is None:
+            peak = max(peak, recorder.nbytes())
+    assert finished is not None, "the match did not end"
+    minutes = (finished.last_tick - finished.first_tick) / config.tick_rate / 60
+    stored = len(recording.pack(finished))
+    frame = InputFrame(seq=123456, mx=0.70710678, my=-0.70710678, aim=1.2345678, fire=True,
+                       tick=654321)
+    log = InputLog(InputFrame)
+    start = time.perf_counter()
+    for i in range(20000):
+        log.add(i, 7, "input", "", frame)
+    add_us = (time.perf_counter() - start) / 20000 * 1e6
+    start = time.perf_counter()
+    for _ in range(200):
+        recording.state_checksum(m)
+    checksum_us = (time.perf_counter() - start) / 200 * 1e6
+    return {
+        "recording_bytes_per_player_minute": round(peak / PLAYERS / minutes),
+        "recording_stored_bytes_per_match": stored,
+        "recording_match_minutes": round(minutes, 2),
+        "recording_add_us_per_input": round(add_us, 2),
+        "recording_checksum_us": round(checksum_us, 1),
+        "recording_checksum_us_per_tick": round(checksum_us / config.tick_rate, 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", help="write the results to this file")
@@ -120,6 +167,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "delta_bytes_per_moving_player_big_ids": round(per_player_big, 2),
         "delta_move_bytes_per_player_big_ids": round(move_only_big, 2),
         "projectiles_in_flight_mean": round(flying, 1),
+        **bench_recording(),
     }
     targets = {"step_us_mean": 200, "step_us_p99": 200, "delta_bytes_per_moving_player": 10}
     print(f"{'metric':<42} {'value':>10} {'target':>8}")

@@ -19,6 +19,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
+import msgpack
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -26,6 +27,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from engine import recording
+from engine.errors import EngineError
+from engine.playback import PlaybackError, build_playback
 from engine.recording import Recording, Verdict
 from lobby import games, outbox
 from lobby.models import LobbyState, MatchResult, User
@@ -80,6 +83,32 @@ def load(match: MatchResult) -> Recording:
         return recording.unpack(blob, games.get)
     except (ValueError, games.UnknownGame) as exc:
         raise NoReplay(f"match {match.pk}: {exc}") from None
+
+
+def playback(match: MatchResult) -> bytes:
+    """The match's playback document, msgpack-encoded: the cached copy, else built from
+    the recording (engine/playback.py) and cached. `NoReplay` if the recording is gone."""
+    cached = match.replay + PLAYBACK_SUFFIX
+    try:
+        with default_storage.open(cached, "rb") as f:
+            return bytes(f.read())
+    except OSError:
+        pass
+    rec = load(match)
+    definition = games.get(rec.game)
+    try:
+        config = definition.configure(rec.config)
+    except EngineError:  # the game's config fields changed: the rates are what matter
+        config = definition.default_config()
+    try:
+        doc = build_playback(definition, config, rec.seed, rec.records(), rec.last_tick,
+                             match_id=match.pk, room=match.room, origin=rec.origin)
+    except PlaybackError as exc:
+        raise NoReplay(f"match {match.pk}: {exc}") from None
+    data: bytes = msgpack.packb(doc, use_bin_type=True)
+    if not default_storage.exists(cached):
+        default_storage.save(cached, ContentFile(data))
+    return data
 
 
 def verify_recording(rec: Recording) -> Verdict:

@@ -15,5 +15,6 @@ urlpatterns = [
     path("notifications", views.notification_list),
     path("notifications/read", views.notification_read),
     path("matches", views.match_list),
+    path("matches/<int:match_id>/replay", views.match_replay),
     path("leaderboard", views.leaderboard),
 ]

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, model_validator
 
-from lobby import chat, games, history, matchmaking, notifications, rooms
+from lobby import chat, games, history, matchmaking, notifications, replays, rooms
 from lobby.http import ApiError, api, parse_body
 from lobby.models import Room, User
 from lobby.ratelimit import rate_limit
@@ -255,6 +255,26 @@ def match_list(request: HttpRequest) -> HttpResponse:
     before = int_param(request, "before", None, 1, MAX_ID)
     user_id = int_param(request, "user", None, 1, MAX_ID)
     return JsonResponse(history.matches(user_id, limit, before))
+
+
+@api("GET")
+def match_replay(request: HttpRequest, match_id: int) -> HttpResponse:
+    """GET /api/matches/<id>/replay → the playback document (`application/msgpack`);
+    404 for an unknown match or one without a recording; 403 `private` for a private
+    room's match to anyone but its players and staff."""
+    try:
+        match = replays.match_with_replay(match_id)
+    except replays.NoReplay as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    user = request.user if isinstance(request.user, User) else None
+    if not replays.may_view(match, user):
+        raise ApiError(403, "private", "this match was played in a private room: its replay "
+                                       "is for its players and staff")
+    try:
+        data = replays.playback(match)
+    except replays.NoReplay as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    return HttpResponse(data, content_type="application/msgpack")
 
 
 @api("GET")

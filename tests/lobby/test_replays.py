@@ -6,24 +6,28 @@ from datetime import timedelta
 from io import StringIO
 from typing import Any
 
+import msgpack
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.utils import timezone
 
 from engine.arena import GAME as ARENA
 from engine.recording import Recording
 from lobby import history, replays, tasks
-from lobby.models import MatchResult, Task
-from tests.engine.recording_helpers import SMALL_ARENA, Room, tampered
+from lobby.models import MatchResult, Room, Task, User
+from tests.engine.recording_helpers import SMALL_ARENA, tampered
+from tests.engine.recording_helpers import Room as RoomLoop
+from tests.lobby.helpers import make_user
 
 pytestmark = pytest.mark.django_db
 
 
 def played(seed: int = 4, ticks: int = 100) -> Recording:
     """A recorded arena match of three players, `ticks` ticks long."""
-    room = Room(ARENA, ARENA.configure(SMALL_ARENA), seed=seed)
+    room = RoomLoop(ARENA, ARENA.configure(SMALL_ARENA), seed=seed)
     for pid in (1, 2, 3):
         room.join(pid)
     room.match.start_now()
@@ -115,3 +119,47 @@ def test_retention_removes_old_recordings_and_keeps_new_ones(
     assert default_storage.exists(new.replay)
     assert Task.objects.get(pk=task_id).status == Task.DONE
     assert replays.schedule_cleanup(timezone.now() + timedelta(hours=1)) is not None
+
+
+def get_replay(match_id: int, token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return Client().get(f"/api/matches/{match_id}/replay", headers=headers)
+
+
+def test_the_replay_api_serves_the_playback_document_and_caches_it() -> None:
+    rec = played(ticks=120)
+    match = stored(rec, room="open-1")
+    response = get_replay(match.pk)
+    assert response.status_code == 200 and response["Content-Type"] == "application/msgpack"
+    doc = msgpack.unpackb(response.content, raw=False, strict_map_key=False)
+    assert (doc["t"], doc["match_id"], doc["game"], doc["room"]) == (
+        "replay", match.pk, "arena", "open-1")
+    assert doc["last_tick"] == rec.last_tick and doc["frames"][0]["full"] is True
+    cached = match.replay + replays.PLAYBACK_SUFFIX
+    assert default_storage.exists(cached)
+    # The second answer is the cached copy (the recording is no longer read).
+    default_storage.delete(match.replay)
+    assert get_replay(match.pk).content == response.content
+
+
+def test_replay_api_404s() -> None:
+    assert get_replay(999).status_code == 404
+    assert get_replay(stored(None).pk).json()["error"]["code"] == "not_found"
+    gone = stored(played())
+    default_storage.delete(gone.replay)
+    assert get_replay(gone.pk).status_code == 404
+
+
+def test_a_private_rooms_replay_is_for_its_players_and_staff() -> None:
+    player, player_token = make_user("pia")
+    _, outsider_token = make_user("oli")
+    staff, staff_token = make_user("sam")
+    User.objects.filter(pk=staff.pk).update(is_staff=True)
+    Room.objects.create(name="secret-1", private=True, max_players=4)
+    match = stored(played(), room="secret-1", users=[player])
+    assert match.private
+    refused = get_replay(match.pk, outsider_token)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "private"
+    assert get_replay(match.pk).status_code == 403  # anonymous
+    assert get_replay(match.pk, player_token).status_code == 200
+    assert get_replay(match.pk, staff_token).status_code == 200
