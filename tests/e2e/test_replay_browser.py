@@ -1,8 +1,10 @@
 """The replay viewer in Debian's Chromium on a match really played on a live server.
 
 Two socket players fight a short arena match to its end on a live daphne
-server; the match's replay (`GET /api/matches/<id>/replay`, the server's own
-recording) opens at `/replay/<id>/`, the mouse seeks to the middle of the
+server while the page watches it as a spectator (whose end-of-match screen
+must link the replay, as must the lobby's match history); the match's
+replay (`GET /api/matches/<id>/replay`, the server's own recording) opens at
+`/replay/<id>/`, the mouse seeks to the middle of the
 timeline, and the scoreboard on the page must be the one of the state the
 playback document has at the tick shown. Then the keyboard: pause, seek,
 speed, follow, and every control reachable with Tab.
@@ -20,6 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from threading import Event
 from typing import Any
 
 import msgpack
@@ -120,32 +123,14 @@ def wait_for(check: Any, timeout: float, what: str) -> Any:
 def test_a_played_match_is_replayed_and_seeks_to_the_scoreboard_of_its_middle(
     browser: Any, short_server: LiveServer  # noqa: F811 (the fixture)
 ) -> None:
-    async def play() -> tuple[Player, Player]:
+    async def play(joined: Event) -> tuple[Player, Player]:
         ann = await join(short_server, ROOM, "ann")
+        joined.set()
         bob = await join(short_server, ROOM, "bob")
         await asyncio.gather(fight(ann, bob), fight(bob, ann))
         await ann.ws.close()
         await bob.ws.close()
         return ann, bob
-
-    # Playwright's sync API runs an event loop in this thread: the sockets get their own.
-    with ThreadPoolExecutor(1) as pool:
-        ann, _bob = pool.submit(asyncio.run, play()).result(timeout=90)
-
-    def listed() -> Any:
-        status, body = http_json("GET", f"{short_server.url}/api/matches?user={ann.user_id}")
-        assert status == 200, body
-        return next((m for m in body["matches"] if m["room"] == ROOM and m["replay"]), None)
-
-    match = wait_for(listed, 20, "the match with its replay in the history")
-    assert match["replay"] == f"/api/matches/{match['id']}/replay"
-    doc = fetch_document(short_server, match["id"], ann.token)
-    assert doc["match_id"] == match["id"] and doc["game"] == "arena" and doc["room"] == ROOM
-    middle = (doc["first_tick"] + doc["last_tick"]) / 2
-    kills = [e["tick"] for e in doc["events"] if e["kind"] == "kill"]
-    assert kills and kills[0] < middle - doc["tick_rate"], f"kills before the middle: {kills}"
-    final = board(state_at(doc, doc["last_tick"]))
-    start = board(state_at(doc, doc["first_tick"]))
 
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(TIMEOUT_MS)
@@ -153,10 +138,39 @@ def test_a_played_match_is_replayed_and_seeks_to_the_scoreboard_of_its_middle(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        # From the lobby's match history to the replay.
         page.goto(short_server.url + "/")
         page.fill("#name-input", "viewer")
         page.click("#name-form button[type=submit]")
+        page.wait_for_selector("#lobby-main", state="visible")
+        # Playwright's sync API runs an event loop in this thread: the sockets get their own.
+        # The page watches the match as a spectator.
+        joined = Event()
+        with ThreadPoolExecutor(1) as pool:
+            played = pool.submit(asyncio.run, play(joined))
+            assert joined.wait(30), "ann could not join"
+            page.goto(f"{short_server.url}/play/{ROOM}/?spectate=1")
+            page.wait_for_function("window.__arena && window.__arena.connected")
+            ann, _bob = played.result(timeout=90)
+
+        def listed() -> Any:
+            status, body = http_json("GET", f"{short_server.url}/api/matches?user={ann.user_id}")
+            assert status == 200, body
+            return next((m for m in body["matches"] if m["room"] == ROOM and m["replay"]), None)
+
+        match = wait_for(listed, 20, "the match with its replay in the history")
+        assert match["replay"] == f"/api/matches/{match['id']}/replay"
+        doc = fetch_document(short_server, match["id"], ann.token)
+        assert doc["match_id"] == match["id"] and doc["game"] == "arena" and doc["room"] == ROOM
+        middle = (doc["first_tick"] + doc["last_tick"]) / 2
+        kills = [e["tick"] for e in doc["events"] if e["kind"] == "kill"]
+        assert kills and kills[0] < middle - doc["tick_rate"], f"kills before the middle: {kills}"
+        final = board(state_at(doc, doc["last_tick"]))
+        start = board(state_at(doc, doc["first_tick"]))
+
+        # The end of the match on the play page links its replay...
+        page.wait_for_selector(f"#replay-link a[href='/replay/{match['id']}/']", timeout=30_000)
+        # ...and so does the lobby's match history.
+        page.goto(short_server.url + "/")
         link = page.locator(f"#matches-body a[href='/replay/{match['id']}/']")
         link.wait_for()
         link.click()
