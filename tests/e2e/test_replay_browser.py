@@ -32,6 +32,7 @@ from engine import protocol
 from engine.arena import GAME as ARENA
 from tests.e2e.players import Player, join
 from tests.e2e.test_browser_client import ARTIFACTS, TIMEOUT_MS, browser  # noqa: F401 (fixture)
+from tests.e2e.test_ratings_live import wait_for
 from tests.servers import LiveServer, http_json, migrate, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -108,16 +109,6 @@ def board(state: dict[str, Any]) -> list[list[str]]:
     """The arena's scoreboard rows as the page shows them: name, score, kills, deaths."""
     rows = sorted(state["players"].items(), key=lambda kv: (-kv[1][7], kv[1][6], int(kv[0])))
     return [[str(p[8]), str(p[7]), str(p[5]), str(p[6])] for _, p in rows]
-
-
-def wait_for(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_a_played_match_is_replayed_and_seeks_to_the_scoreboard_of_its_middle(

@@ -12,7 +12,7 @@
  * that much). window.__arena is a read-only view for browser tests.
  */
 import { api, currentSession, guestLogin } from "./api.js";
-import { el, replace, clock, appendScrolled, say } from "./dom.js";
+import { el, replace, clock, appendScrolled, say, fitCanvas } from "./dom.js";
 import { GameSession } from "./sdk/session.js";
 import { FrameSocket, closeInfo, backoffMs, gameSocketUrl } from "./sdk/socket.js";
 import { NetGraph, fmtMs } from "./sdk/netgraph.js";
@@ -262,23 +262,11 @@ chatForm.addEventListener("submit", (ev) => {
 
 // -- rendering ------------------------------------------------------------------------
 
-function resize() {
-  const dpr = window.devicePixelRatio || 1;
-  const w = canvas.clientWidth;
-  const h = canvas.clientHeight;
-  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
-    canvas.width = Math.round(w * dpr);
-    canvas.height = Math.round(h * dpr);
-  }
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  return { w, h };
-}
-
 function frame(now) {
   const frameMs = now - lastFrameAt;
   lastFrameAt = now;
   frames++;
-  const size = resize();
+  const size = fitCanvas(canvas, ctx);
   ctx.fillStyle = "#101418";
   ctx.fillRect(0, 0, size.w, size.h);
   if (game && session) {

@@ -12,7 +12,7 @@
  * window.__replay is a read-only view for browser tests.
  */
 import { decode } from "@msgpack/msgpack";
-import { el, replace, say } from "./dom.js";
+import { el, replace, say, fitCanvas } from "./dom.js";
 import { loadGame } from "./games/index.js";
 import { snapshotApplier } from "./sdk/session.js";
 import { Playback, DocumentError, SPEEDS, formatClock, keyAction, loadMessage, cameraLayout } from "./sdk/playback.js";
@@ -195,18 +195,6 @@ document.addEventListener("keydown", (ev) => {
 
 // -- drawing ---------------------------------------------------------------------------
 
-function resize() {
-  const dpr = window.devicePixelRatio || 1;
-  const w = canvas.clientWidth;
-  const h = canvas.clientHeight;
-  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
-    canvas.width = Math.round(w * dpr);
-    canvas.height = Math.round(h * dpr);
-  }
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  return { w, h };
-}
-
 /** The results of the last match_end at or before the playhead ([] if none). */
 function resultsNow() {
   const ends = playback.eventsUntil().filter((e) => e.kind === "match_end" && Array.isArray(e.results));
@@ -216,7 +204,7 @@ function resultsNow() {
 function frame(now) {
   const frameMs = now - lastFrameAt;
   lastFrameAt = now;
-  const size = resize();
+  const size = fitCanvas(canvas, ctx);
   ctx.fillStyle = "#101418";
   ctx.fillRect(0, 0, size.w, size.h);
   if (playback) {
