@@ -19,6 +19,11 @@ lease (`renew_lease`) or halts the room because another process took it. So
 a process that was stalled or SIGSTOPped past its lease never ticks a room
 another process may own now, even before it can reach Redis again.
 
+Recording (`RoomSettings.recording`, the setting `REPLAY_RECORDING`): the
+match is created with its input log on and an `engine.recording.Recorder`
+sees every step; the recording it finishes at `match_end` rides on that
+event's hook data (`"recording"`), which stores it off the tick.
+
 It is created and cancelled by the `RoomManager`, never by a consumer.
 Database work (phase changes for the room list, match results) runs in
 background tasks the engine keeps and reaps, never in the tick.

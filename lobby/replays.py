@@ -77,7 +77,7 @@ def load(match: MatchResult) -> Recording:
     try:
         with default_storage.open(match.replay, "rb") as f:
             blob = f.read()
-    except (OSError, FileNotFoundError):
+    except OSError:  # FileNotFoundError included
         raise NoReplay(f"match {match.pk}: recording {match.replay} is missing") from None
     try:
         return recording.unpack(blob, games.get)

@@ -178,19 +178,28 @@ class TaskConsumer(AsyncConsumer):
 # The sweeper ---------------------------------------------------------------------------
 
 
+CLEANUP_CHECK_SECONDS = 60.0
+"""A process asks whether the hourly `replay.cleanup` is due at most this often."""
+_cleanup_checked = -CLEANUP_CHECK_SECONDS
+
+
 async def sweep_once(everything: bool = False) -> int:
     """Send every due task that is unclaimed and unsent (or sent `task_resend_seconds`
     ago; with `everything`, however recently); enqueue the hourly `replay.cleanup`
-    when its hour has come; refresh the queue-depth gauges.
+    when its hour has come (asked at most once a minute per process); refresh the
+    queue-depth gauges.
     Returns how many messages went out."""
     ids = await database_sync_to_async(outbox.due_for_send)(outbox.SWEEP_BATCH, everything)
     sent = await outbox.asend_swept(ids) if ids else 0
     counts = await database_sync_to_async(outbox.depth)()
     taskmetrics.PENDING.set(counts["pending"])
     taskmetrics.DEAD_NOW.set(counts["dead"])
-    cleanup = await database_sync_to_async(replays.schedule_cleanup)()
-    if cleanup is not None:
-        await outbox.asend([cleanup])
+    global _cleanup_checked
+    if time.monotonic() - _cleanup_checked >= CLEANUP_CHECK_SECONDS:
+        _cleanup_checked = time.monotonic()
+        cleanup = await database_sync_to_async(replays.schedule_cleanup)()
+        if cleanup is not None:
+            await outbox.asend([cleanup])
     return sent
 
 

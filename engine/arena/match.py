@@ -200,8 +200,8 @@ class Match:
         self.config: Final = config
         self.seed: Final = seed
         self.record_inputs = record_inputs
-        """Keep `input_log` (replays, tests). A long-running server turns it off:
-        at 20 inputs per player per second it grows without bound."""
+        """Keep `input_log` (replays, tests): columnar, and cleared by the runtime's
+        recorder when each match begins (engine/recording.py)."""
         self.tick = 0
         """Ticks stepped so far; the snapshot of this state carries this tick."""
         self.phase = Phase.WAITING

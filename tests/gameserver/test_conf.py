@@ -26,6 +26,7 @@ def test_defaults_suit_a_laptop(clean_env: pytest.MonkeyPatch) -> None:
     assert config.redis_url is None
     assert config.debug is False
     assert config.tick_rate == 20 and config.snapshot_rate == 20
+    assert config.replay_recording is True and config.replay_retention_days == 30
     assert "127.0.0.1" in config.allowed_host_list
 
 
@@ -47,6 +48,9 @@ def test_defaults_suit_a_laptop(clean_env: pytest.MonkeyPatch) -> None:
         ("TRUSTED_PROXIES", "127.0.0.1/32,nginx"),
         ("MAX_OPEN_ROOMS_PER_USER", "0"),
         ("CREATE_ROOM_RATE_PER_MINUTE", "many"),
+        ("REPLAY_RETENTION_DAYS", "0"),
+        ("REPLAY_RETENTION_DAYS", "a month"),
+        ("REPLAY_RECORDING", "sometimes"),
     ],
 )
 def test_bad_value_names_the_variable(clean_env: pytest.MonkeyPatch, name: str, value: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from io import StringIO
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -55,3 +56,30 @@ async def test_a_played_match_is_stored_and_its_recording_verifies() -> None:
     assert out.getvalue().startswith(f"match {match.pk}: replay verified")
     await a.disconnect()
     await b.disconnect()
+
+
+async def test_with_recording_off_a_match_is_stored_without_a_replay(settings: Any) -> None:
+    from gameserver.manager import get_manager
+    from lobby.models import MatchResult
+
+    settings.ARENA = settings.ARENA.model_copy(update={"replay_recording": False})
+    _, a_token = await new_guest("amy")
+    a = GameClient("rp2", a_token)
+    await a.connect()
+    manager = get_manager()
+    manager.force_phase("rp2", "start")
+    await a.until(lambda f: f["t"] == "snap" and a.world["phase"] == "playing")
+    assert not len(manager.engines["rp2"].match.input_log)
+    await a.send_input(1, mx=1.0)
+    await a.until(lambda f: f["t"] == "snap" and a.world["acks"] and
+                  max(a.world["acks"].values()) >= 1)
+    manager.force_phase("rp2", "end")
+    match = None
+    for _ in range(200):
+        match = await MatchResult.objects.filter(room="rp2").afirst()
+        if match is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert match is not None and match.replay == ""
+    assert not len(manager.engines["rp2"].match.input_log)
+    await a.disconnect()
