@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   Playback, SPEEDS, SEEK_SECONDS, DocumentError, checkDocument, lastAtOrBefore, formatClock, keyAction, cameraLayout, loadMessage,
+  replayPageUrl, findEndedMatch,
 } from "../static/client/js/sdk/playback.js";
 import { defineSchema, applyDelta } from "../static/client/js/sdk/schema.js";
 
@@ -196,4 +197,25 @@ test("failed loads have a message per cause", () => {
   assert.match(loadMessage(0, 5), /cannot be reached/);
   assert.match(loadMessage(401, 5), /Log in/);
   assert.match(loadMessage(500, 5), /HTTP 500/);
+});
+
+test("match history links the replay page only when the match has a replay", () => {
+  assert.equal(replayPageUrl({ id: 12, replay: "/api/matches/12/replay" }), "/replay/12/");
+  assert.equal(replayPageUrl({ id: 12, replay: null }), null);
+  assert.equal(replayPageUrl({ id: 12 }), null, "an older server without replays");
+  assert.equal(replayPageUrl({ id: "../x", replay: "/api/matches/x/replay" }), null);
+  assert.equal(replayPageUrl(null), null);
+});
+
+test("the match that just ended is found in the history by room, players and scores", () => {
+  const results = [{ player_id: 2, name: "b", score: 3, place: 1 }, { player_id: 1, name: "a", score: 1, place: 2 }];
+  const entry = (id, room, scores) => ({ id, room, replay: "x", players: scores.map(([user_id, score]) => ({ user_id, score })) });
+  const matches = [
+    entry(9, "other", [[1, 1], [2, 3]]),
+    entry(8, "r", [[1, 1], [2, 3]]),
+    entry(7, "r", [[1, 0], [2, 3]]),
+  ];
+  assert.equal(findEndedMatch(matches, "r", results).id, 8);
+  assert.equal(findEndedMatch(matches.slice(2), "r", results), null, "an earlier match of the room is not it");
+  assert.equal(findEndedMatch(undefined, "r", results), null);
 });

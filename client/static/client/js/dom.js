@@ -47,3 +47,16 @@ export function say(node, text, kind = "info") {
   node.dataset.kind = kind;
   node.hidden = !text;
 }
+
+/** Size a canvas's backing store to its CSS size times the device pixel ratio; its CSS size {w, h}. */
+export function fitCanvas(canvas, ctx) {
+  const dpr = window.devicePixelRatio || 1;
+  const w = canvas.clientWidth;
+  const h = canvas.clientHeight;
+  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+  }
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return { w, h };
+}

@@ -2,13 +2,15 @@
  * The lobby page: guest name, online count, the game picker (from
  * GET /api/games), live room list with each room's game, quick play and room
  * creation for the picked game (with invite links for private rooms), lobby chat with
- * history, and the notifications bell. Live updates come over /ws/lobby/
+ * history, the notifications bell, and the recent matches with links to their
+ * replays (/replay/<id>/). Live updates come over /ws/lobby/
  * (JSON text frames); everything from the network is rendered as text.
  */
 import { api, currentSession, guestLogin } from "./api.js";
 import { el, replace, clock, appendScrolled, say } from "./dom.js";
 import { backoffMs } from "./sdk/socket.js";
 import { LobbyState, playUrl } from "./sdk/lobbystate.js";
+import { replayPageUrl } from "./sdk/playback.js";
 
 const $ = (id) => document.getElementById(id);
 const statusBox = $("status");
@@ -23,6 +25,8 @@ const bell = $("bell");
 const bellCount = $("bell-count");
 const panel = $("notifications");
 const notifList = $("notification-list");
+const matchesBody = $("matches-body");
+const matchesEmpty = $("matches-empty");
 
 const state = new LobbyState();
 let socket = null;
@@ -53,6 +57,28 @@ function renderRooms() {
   );
   replace(roomsBody, ...rows);
   roomsEmpty.hidden = rows.length > 0;
+}
+
+/** The recent matches (GET /api/matches), each with a link to its replay when it has one. */
+function renderMatches(matches) {
+  const rows = matches.map((m) => {
+    const standings = [...(m.players || [])]
+      .sort((a, b) => (a.place ?? 99) - (b.place ?? 99))
+      .map((p) => `${p.name} ${p.score}`)
+      .join(", ");
+    const url = replayPageUrl(m);
+    return el(
+      "tr",
+      {},
+      el("td", {}, el("time", { datetime: m.ended_at, text: clock(m.ended_at) })),
+      el("td", { text: state.gameName(m.game) }),
+      el("th", { scope: "row", text: m.room }),
+      el("td", { text: standings }),
+      el("td", {}, url ? el("a", { href: url, text: "Replay", "aria-label": `Watch the replay of match ${m.id} in ${m.room}` }) : ""),
+    );
+  });
+  replace(matchesBody, ...rows);
+  matchesEmpty.hidden = rows.length > 0;
 }
 
 function chatLine(m) {
@@ -182,10 +208,15 @@ async function refresh() {
       state.setNotifications(d);
       renderNotifications();
     }),
+    loadMatches(),
   ];
   const results = await Promise.allSettled(tasks);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) say(statusBox, `Could not load everything: ${failed.reason.message}`, "warn");
+}
+
+function loadMatches() {
+  return api("GET", "/api/matches?limit=10").then((d) => renderMatches((d && d.matches) || []));
 }
 
 // -- actions ------------------------------------------------------------------------------

@@ -12,11 +12,12 @@
  * that much). window.__arena is a read-only view for browser tests.
  */
 import { api, currentSession, guestLogin } from "./api.js";
-import { el, replace, clock, appendScrolled, say } from "./dom.js";
+import { el, replace, clock, appendScrolled, say, fitCanvas } from "./dom.js";
 import { GameSession } from "./sdk/session.js";
 import { FrameSocket, closeInfo, backoffMs, gameSocketUrl } from "./sdk/socket.js";
 import { NetGraph, fmtMs } from "./sdk/netgraph.js";
 import { loadGame, gameIdOf } from "./games/index.js";
+import { findEndedMatch, replayPageUrl } from "./sdk/playback.js";
 
 const root = document.getElementById("game");
 const ROOM = JSON.parse(document.getElementById("room-data").textContent).room;
@@ -261,23 +262,11 @@ chatForm.addEventListener("submit", (ev) => {
 
 // -- rendering ------------------------------------------------------------------------
 
-function resize() {
-  const dpr = window.devicePixelRatio || 1;
-  const w = canvas.clientWidth;
-  const h = canvas.clientHeight;
-  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
-    canvas.width = Math.round(w * dpr);
-    canvas.height = Math.round(h * dpr);
-  }
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  return { w, h };
-}
-
 function frame(now) {
   const frameMs = now - lastFrameAt;
   lastFrameAt = now;
   frames++;
-  const size = resize();
+  const size = fitCanvas(canvas, ctx);
   ctx.fillStyle = "#101418";
   ctx.fillRect(0, 0, size.w, size.h);
   if (game && session) {
@@ -351,11 +340,44 @@ function updateHud(now) {
     if (gone) gone.remove();
   }
   for (const e of session.drain("events")) {
-    if (e.kind === "match_end" && Array.isArray(e.results)) results = e.results;
+    if (e.kind === "match_end" && Array.isArray(e.results)) {
+      results = e.results;
+      offerReplay(e.results);
+    }
     const text = game.describeEvent ? game.describeEvent(e, session.full) : "";
     if (text) appendScrolled(feed, el("li", { text }), 6);
   }
   for (const e of session.drain("errors")) appendScrolled(feed, el("li", { class: "error", text: `Server: ${e.message}` }), 6);
+}
+
+/**
+ * At the end of a match: once the match is in the history (stored by a
+ * background task, so a few tries), link its replay under the scoreboard.
+ */
+async function offerReplay(ended) {
+  let box = document.getElementById("replay-link");
+  if (!box) {
+    box = el("p", { id: "replay-link" });
+    scoreBody.closest("table").after(box);
+  }
+  box.hidden = true;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000 + 500 * attempt));
+    if (results !== ended) return; // another match ended since
+    let match = null;
+    try {
+      const data = await api("GET", "/api/matches?limit=20");
+      match = findEndedMatch(data && data.matches, ROOM, ended);
+    } catch {
+      continue;
+    }
+    const url = replayPageUrl(match);
+    if (url) {
+      replace(box, el("a", { href: url, text: "Watch the replay of this match" }));
+      box.hidden = false;
+      return;
+    }
+  }
 }
 
 function chatLine(name, text, ts, id) {

@@ -12,7 +12,7 @@
  * window.__replay is a read-only view for browser tests.
  */
 import { decode } from "@msgpack/msgpack";
-import { el, replace, say } from "./dom.js";
+import { el, replace, say, fitCanvas } from "./dom.js";
 import { loadGame } from "./games/index.js";
 import { snapshotApplier } from "./sdk/session.js";
 import { Playback, DocumentError, SPEEDS, formatClock, keyAction, loadMessage, cameraLayout } from "./sdk/playback.js";
@@ -41,7 +41,7 @@ let playback = null;
 let config = null;
 let following = null; // player id or null
 let lastFrameAt = performance.now();
-let shown = { index: -1, following: undefined, board: { columns: [], rows: [] }, feed: [], tick: null };
+let shown = { index: -1, following: undefined, board: { columns: [], rows: [] }, feed: [], tick: null, results: [] };
 let columnsShown = "";
 let failure = null; // {status, code, message}
 
@@ -195,28 +195,10 @@ document.addEventListener("keydown", (ev) => {
 
 // -- drawing ---------------------------------------------------------------------------
 
-function resize() {
-  const dpr = window.devicePixelRatio || 1;
-  const w = canvas.clientWidth;
-  const h = canvas.clientHeight;
-  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
-    canvas.width = Math.round(w * dpr);
-    canvas.height = Math.round(h * dpr);
-  }
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  return { w, h };
-}
-
-/** The results of the last match_end at or before the playhead ([] if none). */
-function resultsNow() {
-  const ends = playback.eventsUntil().filter((e) => e.kind === "match_end" && Array.isArray(e.results));
-  return ends.length ? ends[ends.length - 1].results : [];
-}
-
 function frame(now) {
   const frameMs = now - lastFrameAt;
   lastFrameAt = now;
-  const size = resize();
+  const size = fitCanvas(canvas, ctx);
   ctx.fillStyle = "#101418";
   ctx.fillRect(0, 0, size.w, size.h);
   if (playback) {
@@ -224,6 +206,7 @@ function frame(now) {
     playback.advance(frameMs);
     const pair = playback.bracket();
     const state = pair.a;
+    updatePanels(state);
     const view = game.interpolate(pair, config);
     const followed = following !== null && view.players ? view.players[following] : null;
     const focus = followed ? { x: followed.x, y: followed.y } : null;
@@ -233,17 +216,16 @@ function frame(now) {
     ctx.scale(layout.scale, layout.scale);
     game.render(ctx, {
       view, own: focus, ownState: focus ? game.ownState(state, following, config) : null, input: null,
-      full: state, me: focus ? following : null, tick: playback.tick, scale: layout.scale, config, results: resultsNow(),
+      full: state, me: focus ? following : null, tick: playback.tick, scale: layout.scale, config, results: shown.results,
     });
     ctx.restore();
-    updatePanels(pair, state);
     if (wasPlaying) syncControls();
   }
   requestAnimationFrame(frame);
 }
 
 /** Scoreboard, feed and HUD of the frame shown (rebuilt only when that frame or the followed player changes). */
-function updatePanels(pair, state) {
+function updatePanels(state) {
   const index = playback.indexAt(playback.tick);
   if (index === shown.index && following === shown.following) return;
   const board = game.scoreboard(state, config);
@@ -265,7 +247,10 @@ function updatePanels(pair, state) {
   phaseText.textContent = phases[state.phase] || String(state.phase ?? "–");
   const left = state.phase_ends ? Math.max(0, (state.phase_ends - state.tick) / config.tick_rate) : null;
   timerText.textContent = left === null ? "–" : formatClock(Math.ceil(left));
-  shown = { index, following, board, feed: feed.map((l) => l.text), tick: state.tick };
+  // The results of the last match_end up to the playhead (the game's end screen), [] if none.
+  const ends = playback.eventsUntil().filter((e) => e.kind === "match_end" && Array.isArray(e.results));
+  const results = ends.length ? ends[ends.length - 1].results : [];
+  shown = { index, following, board, feed: feed.map((l) => l.text), tick: state.tick, results };
 }
 
 // -- debug hook for tests (read-only) ---------------------------------------------------

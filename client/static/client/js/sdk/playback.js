@@ -266,3 +266,21 @@ export function cameraLayout(size, extent, focus, zoom = FOLLOW_ZOOM) {
   return { scale, ox: axis(size.w, extent.w, focus.x), oy: axis(size.h, extent.h, focus.y) };
 }
 
+
+/** The replay page of a `GET /api/matches` entry, or null when it has no replay. */
+export function replayPageUrl(match) {
+  if (!match || match.replay === null || match.replay === undefined || match.replay === "") return null;
+  const id = Number(match.id);
+  return Number.isSafeInteger(id) && id > 0 ? `/replay/${id}/` : null;
+}
+
+/**
+ * The `GET /api/matches` entry of the match that just ended in `room` with
+ * these `match_end` results (the same players with the same scores), newest
+ * first; null if not listed (yet).
+ */
+export function findEndedMatch(matches, room, results) {
+  const key = (rows, id) => JSON.stringify(rows.map((r) => [Number(r[id]), r.score]).sort((a, b) => a[0] - b[0]));
+  const want = key(results || [], "player_id");
+  return (matches || []).find((m) => m && m.room === room && key(m.players || [], "user_id") === want) || null;
+}
