@@ -84,9 +84,12 @@ class RoomHub:
                         self.active.append(conn)
                         sent += 1
                         sent_bytes += len(full)
-        # Counted once per message, not per socket: a metric is a locked update.
-        metrics.SNAPSHOTS_SENT.inc(sent)
-        metrics.BYTES_SENT.inc(sent_bytes)
+        # Tallied, not counted per socket: a counter's update takes a lock.
+        metrics.SNAPSHOTS_SENT_TALLY.count += sent
+        metrics.BYTES_SENT_TALLY.count += sent_bytes
+        # Every process with sockets gets snapshots several times a second:
+        # the tallies of its sockets' inputs reach the counters here.
+        metrics.flush()
 
     async def on_frame(self, data: bytes) -> None:
         """Deliver a non-snapshot frame (chat, notice) to every local socket."""
@@ -95,7 +98,7 @@ class RoomHub:
         for conn in self.connections():
             if await self._write(conn, data, frame):
                 sent += 1
-        metrics.BYTES_SENT.inc(sent * len(data))
+        metrics.BYTES_SENT_TALLY.count += sent * len(data)
 
     async def close_all(self, code: int, notice: bytes | None = None) -> None:
         for conn in self.connections():
