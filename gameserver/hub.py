@@ -65,15 +65,22 @@ class RoomHub:
         """Deliver one snapshot message: `delta` to the active, `full` to the joining."""
         events, delta, full = message.events, message.delta, message.full
         # Framed once here, then the same bytes go to every socket.
-        events_frame = websocket_frame(events) if events is not None else None
         delta_frame = websocket_frame(delta)
         sent = sent_bytes = 0
-        for conn in tuple(self.active):
-            if events is not None and await self._write(conn, events, events_frame):
-                sent_bytes += len(events)
-            if await self._write(conn, delta, delta_frame):
-                sent += 1
-                sent_bytes += len(delta)
+        if events is None:
+            for conn in tuple(self.active):
+                if await self._write(conn, delta, delta_frame):
+                    sent += 1
+            sent_bytes = sent * len(delta)
+        else:
+            # The tick's events and its delta: one write per socket, not two.
+            frames = websocket_frame(events) + delta_frame
+            for conn in tuple(self.active):
+                if await conn.write_pair(events, delta, frames):
+                    sent += 1
+                else:
+                    self.remove(conn)
+            sent_bytes = sent * (len(events) + len(delta))
         if self.joining:
             if full is None:
                 self._request_full()

@@ -64,12 +64,36 @@ class Socket:
         """
         if self.closed:
             return False
-        if self._pending is not None and self._pending() > self.max_pending_bytes:
-            logger.info("dropping slow client %s backlog=%s", self.label, self._pending())
+        if self._too_slow():
             await self.close(CloseCode.SLOW_CLIENT)
             return False
         if frame is not None and self._frame_writer is not None and self._frame_writer(frame):
             return True
+        return await self._send_message(data)
+
+    async def write_pair(self, first: bytes, second: bytes, frames: bytes) -> bool:
+        """Send two binary messages in order, as `write` does one.
+
+        `frames` is both already framed, back to back: where the server allows
+        it goes to the transport in one write (one system call, not two).
+        """
+        if self.closed:
+            return False
+        if self._too_slow():
+            await self.close(CloseCode.SLOW_CLIENT)
+            return False
+        if self._frame_writer is not None and self._frame_writer(frames):
+            return True
+        return await self._send_message(first) and await self._send_message(second)
+
+    def _too_slow(self) -> bool:
+        """More than `max_pending_bytes` wait for the client (the caller closes it 4009)."""
+        if self._pending is not None and self._pending() > self.max_pending_bytes:
+            logger.info("dropping slow client %s backlog=%s", self.label, self._pending())
+            return True
+        return False
+
+    async def _send_message(self, data: bytes | str) -> bool:
         message: dict[str, Any] = {"type": "websocket.send"}
         message["bytes" if isinstance(data, bytes) else "text"] = data
         try:
