@@ -28,6 +28,7 @@ EXCEPTIONS: dict[str, set[str]] = {
     # Benchmarks of the server's own parts measure those parts themselves.
     "load_tests.codec_bench": {"gameserver.net"},
     "load_tests.textbook": {"gameserver"},
+    "load_tests.hotpath_bench": {"gameserver"},
 }
 
 
