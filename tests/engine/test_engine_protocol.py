@@ -229,7 +229,7 @@ def _outcome(run: Any) -> tuple[Any, ...]:
     return ("accepted", type(frame), frame.model_dump(), frame.model_fields_set)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     model=st.sampled_from(sorted(_MODELS)),
     body=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=8),
