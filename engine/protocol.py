@@ -17,7 +17,6 @@ from enum import StrEnum
 from typing import Any, Final, Literal, Self, TypeVar, Union, get_args, get_origin
 
 import msgpack
-from annotated_types import BaseMetadata
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import FrameError
@@ -163,6 +162,15 @@ def _scalar_type(annotation: Any) -> bool:
     return annotation in _SCALAR_TYPES
 
 
+def _constraint(item: object) -> bool:
+    """A bound or a length (what ``Field(ge=..., max_length=...)`` records), nothing that runs code.
+
+    Pydantic records those as ``annotated_types`` objects (``Ge``, ``Lt``,
+    ``MaxLen``...); validators and anything else disable the shortcut.
+    """
+    return type(item).__module__ == "annotated_types"
+
+
 @functools.cache
 def flat_input_keys(input_model: type[InputBase]) -> frozenset[str]:
     """The keys of an ``input`` frame that :func:`parse_client_frame` validates directly.
@@ -182,7 +190,7 @@ def flat_input_keys(input_model: type[InputBase]) -> frozenset[str]:
     for info in input_model.model_fields.values():
         if (info.alias is not None or info.validation_alias is not None
                 or not _scalar_type(info.annotation)
-                or not all(isinstance(item, BaseMetadata) for item in info.metadata)):
+                or not all(_constraint(item) for item in info.metadata)):
             return frozenset()
     return frozenset(input_model.model_fields)
 

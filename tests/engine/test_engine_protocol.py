@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from engine import FrameError, protocol
 from engine.arena.inputs import InputFrame, input_frame
@@ -195,6 +195,16 @@ class _Coerced(InputBase):
         return len(value) if isinstance(value, list) else value
 
 
+def _length(value: Any) -> Any:
+    return len(value) if isinstance(value, list) else value
+
+
+class _AnnotatedCoerced(InputBase):
+    """The same through Annotated metadata: no shortcut."""
+
+    v: Annotated[int, BeforeValidator(_length)]
+
+
 class _Listed(InputBase):
     """A container field: no shortcut."""
 
@@ -203,7 +213,7 @@ class _Listed(InputBase):
 
 _MODELS: dict[str, type[InputBase]] = {
     "arena": InputFrame, "paddle": PaddleInput, "custom": _Custom,
-    "coerced": _Coerced, "listed": _Listed,
+    "coerced": _Coerced, "annotated": _AnnotatedCoerced, "listed": _Listed,
 }
 _KEYS = sorted({"t", "x", *(k for m in _MODELS.values() for k in m.model_fields)})
 _SCALARS = (
@@ -259,6 +269,7 @@ def test_the_shortcut_covers_the_games_inputs_and_only_flat_scalar_models() -> N
     assert protocol.flat_input_keys(PaddleInput) == {"t", "seq", "dir"}
     assert protocol.flat_input_keys(_Custom) == {"t", "seq", "name", "mode", "power"}
     assert protocol.flat_input_keys(_Coerced) == frozenset()
+    assert protocol.flat_input_keys(_AnnotatedCoerced) == frozenset()
     assert protocol.flat_input_keys(_Listed) == frozenset()
 
 
