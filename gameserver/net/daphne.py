@@ -55,6 +55,7 @@ from gameserver.net.codec import (
 )
 
 __all__ = [
+    "CONNECTION_GONE",
     "KERNEL_CHECK_EVERY",
     "PROTOCOL_ATTRIBUTES",
     "REACTOR_ATTRIBUTES",
@@ -127,6 +128,9 @@ KERNEL_CHECK_EVERY = 8
 """Read the kernel's send queue (a syscall) on every 8th pending-bytes probe only."""
 
 _CLOSE_ATTRIBUTES = ("state", "STATE_OPEN", "sendCloseFrame")
+
+CONNECTION_GONE = "the connection was no longer open when the application accepted it"
+"""`fallback_reason` for a client that left before the accept: not logged as a WARNING."""
 
 
 # Versions ---------------------------------------------------------------------
@@ -234,6 +238,13 @@ def fallback_reason(send: Send, enabled: bool = True) -> str | None:
     protocol = daphne_protocol(send)
     if protocol is None:
         return f"the ASGI server is not daphne (its send is {type(raw_send(send)).__name__})"
+    if hasattr(protocol, "STATE_OPEN") and getattr(protocol, "state", None) not in (
+        None, protocol.STATE_OPEN
+    ):
+        # The client left before the accept completed: autobahn never set up
+        # its frame state and Twisted dropped the socket, which would read as
+        # missing names below. Nothing about the process.
+        return CONNECTION_GONE
     problems = _process_version_problems()
     if problems:
         return (
@@ -275,7 +286,8 @@ def fast_socket(send: Send, enabled: bool = True) -> FastSocket | None:
     """
     reason = fallback_reason(send, enabled)
     if reason is not None:
-        _warn_once(reason)
+        if reason != CONNECTION_GONE:
+            _warn_once(reason)
         return None
     return FastSocket(daphne_protocol(send), raw_send(send))
 

@@ -714,3 +714,19 @@ def test_a_pair_of_messages_on_the_fallback_is_two_asgi_sends_in_order() -> None
     assert asyncio.run(sock.write_pair(b"events", b"delta", frames))
     assert sent == [{"type": "websocket.send", "bytes": b"events"},
                     {"type": "websocket.send", "bytes": b"delta"}]
+
+
+def test_a_connection_gone_before_the_accept_falls_back_without_a_warning(
+    wire: Wire, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Under a join storm a client may give up before the application accepts:
+    # autobahn and Twisted have then torn their state down, which must not read
+    # as an upgrade that renamed their private names.
+    wire.client.close()
+    wire.read()
+    assert wire.lost
+    assert adapter.fallback_reason(wire.send) == adapter.CONNECTION_GONE
+    monkeypatch.setattr(adapter, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="gameserver.net.daphne"):
+        assert fast_socket(wire.send) is None
+    assert [r for r in caplog.records if r.levelno == logging.WARNING] == []
