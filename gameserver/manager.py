@@ -249,7 +249,7 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
                 grace_seconds=self.config.reconnect_grace_seconds,
                 recording=self.config.replay_recording,
             ),
-            publish=self.publish,
+            publish=self.publish if self.distributed else self._publish_here,
             on_event=lambda kind, data: self._engine_event(room, kind, data),
             on_closed=self._engine_closed,
             match=restored,
@@ -267,6 +267,17 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
         metrics.observe_engines(self.engines.values())
         engine.start()
         return engine
+
+    async def _publish_here(self, message: msg.Snapshot) -> None:
+        """A snapshot without Redis: every socket of the room is in this process.
+
+        Straight to the room's hub, not through the in-process channel layer,
+        which would serialise the message, queue it, wake the receive loop
+        and validate it again for every room at every snapshot tick.
+        """
+        hub = self.hubs.get(message.room)
+        if hub is not None:
+            await hub.on_snapshot(message)
 
     # Local sockets ------------------------------------------------------------
 

@@ -6,6 +6,13 @@ close code, an error code of the protocol, a chat channel kind). The
 `PROMETHEUS_MULTIPROC_DIR` set, prometheus-client keeps each process's values
 in files there and the view aggregates every process's (gauges below say how:
 `livesum` = sum over live processes). docs/operations.md lists them all.
+
+Counters the per-frame path touches (inputs accepted, snapshots and bytes
+written) are not incremented per frame: a counter's `inc` takes a lock (and,
+in multiprocess mode, writes to a file). They gather in a `Tally`, a plain
+int, and `flush` adds each tally to its counter once: after each snapshot a
+hub delivers (so every process with sockets flushes several times a second)
+and before `/metrics` renders (so a scrape of this process is exact).
 """
 
 from __future__ import annotations
@@ -104,6 +111,34 @@ for _role in ("player", "spectator"):
     CONNECTED.labels(_role)
 for _kind in ("lobby", "room"):
     CHAT_MESSAGES.labels(_kind)
+
+
+class Tally:
+    """Increments of one counter, gathered in `count` until the next `flush`."""
+
+    __slots__ = ("count", "counter")
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+        self.count = 0
+        _TALLIES.append(self)
+
+
+_TALLIES: list[Tally] = []
+
+
+def flush() -> None:
+    """Add every tally's gathered count to its counter (one `inc` each, none when 0)."""
+    for tally in _TALLIES:
+        count = tally.count
+        if count:
+            tally.count = 0
+            tally.counter.inc(count)
+
+
+INPUTS_ACCEPTED = Tally(INPUTS.labels("accepted"))
+SNAPSHOTS_SENT_TALLY = Tally(SNAPSHOTS_SENT)
+BYTES_SENT_TALLY = Tally(BYTES_SENT)
 
 
 def count_close(code: int) -> None:

@@ -59,6 +59,7 @@ async def metrics_view(request: HttpRequest) -> HttpResponse:
             403, "forbidden", "metrics need the bearer METRICS_TOKEN or an allowed network"
         )
     metrics.observe_engines(get_manager().engines.values())
+    metrics.flush()
     multiproc = settings.ARENA.prometheus_multiproc_dir
     body = generate_latest(metrics.registry(str(multiproc) if multiproc else None))
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

@@ -29,6 +29,7 @@ EXCEPTIONS: dict[str, set[str]] = {
     "load_tests.codec_bench": {"gameserver.net"},
     "load_tests.textbook": {"gameserver"},
     "load_tests.db_writes": {"gameserver"},
+    "load_tests.hotpath_bench": {"gameserver"},
 }
 
 

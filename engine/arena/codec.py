@@ -19,6 +19,8 @@ from typing import Any, Final
 
 import msgpack
 
+from engine.snapcodec import Collection, diff_collection
+
 POS_SCALE: Final = 8
 """Positions and velocities travel as ints in 1/8 world unit."""
 AIM_STEPS: Final = 256
@@ -68,46 +70,11 @@ def decode(data: bytes) -> dict[str, Any]:
     return obj
 
 
-def _diff_collection(
-    prev: dict[int, list[Any]], cur: dict[int, list[Any]], movable: int, wrap: int | None
-) -> dict[str, Any]:
-    added: dict[int, list[Any]] = {}
-    moved: dict[int, list[int]] = {}
-    changed: dict[int, dict[int, Any]] = {}
-    for eid in sorted(cur):
-        new = cur[eid]
-        old = prev.get(eid)
-        if old is None or len(old) != len(new):
-            added[eid] = list(new)
-            continue
-        if old == new:
-            continue
-        # Movement is sent as the difference of the leading fields, trimmed to
-        # the last one that changed: small ints are 1 byte in msgpack.
-        last = -1
-        for i in range(movable):
-            if new[i] != old[i]:
-                last = i
-        if last >= 0:
-            moves = [new[i] - old[i] for i in range(last + 1)]
-            if wrap is not None and last >= wrap:
-                # Angles take the short way round: always within [-128, 127].
-                moves[wrap] = (moves[wrap] + AIM_STEPS // 2) % AIM_STEPS - AIM_STEPS // 2
-            moved[eid] = moves
-        fields = {i: new[i] for i in range(movable, len(new)) if new[i] != old[i]}
-        if fields:
-            changed[eid] = fields
-    removed = sorted(eid for eid in prev if eid not in cur)
-    out: dict[str, Any] = {}
-    if added:
-        out["a"] = added
-    if removed:
-        out["r"] = removed
-    if moved:
-        out["m"] = moved
-    if changed:
-        out["c"] = changed
-    return out
+_COLLECTIONS: Final = {
+    name: Collection(name, MOVABLE[name], WRAPPED.get(name), AIM_STEPS if name in WRAPPED else 0)
+    for name in COLLECTIONS
+}
+"""The arena's entity maps in the shared codec's terms (engine.snapcodec: the same delta)."""
 
 
 def diff(prev_full: dict[str, Any], cur_full: dict[str, Any]) -> dict[str, Any]:
@@ -129,9 +96,7 @@ def diff(prev_full: dict[str, Any], cur_full: dict[str, Any]) -> dict[str, Any]:
         if prev_full.get(key) != cur_full.get(key):
             delta[key] = cur_full[key]
     for name in COLLECTIONS:
-        part = _diff_collection(
-            prev_full.get(name, {}), cur_full.get(name, {}), MOVABLE[name], WRAPPED.get(name)
-        )
+        part = diff_collection(prev_full.get(name, {}), cur_full.get(name, {}), _COLLECTIONS[name])
         if part:
             delta[name] = part
     return delta

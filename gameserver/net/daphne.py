@@ -13,7 +13,11 @@ reaches below them, on live objects of daphne 4.2, autobahn 26.10, Twisted
   machine, protocol errors closed with their code);
 * outbound: `FastSocket.write` writes a prebuilt frame straight to the
   socket, and `FastSocket.pending_bytes` says how much is queued for a
-  client that stopped reading.
+  client that stopped reading;
+* the read callback: under Twisted's asyncio reactor (daphne's), the socket's
+  readiness calls the reactor's own read step directly instead of through
+  `twisted.python.log.callWithLogger`, which builds a log prefix and a log
+  context for every read (`direct_reads`, with its own guard).
 
 Whether a socket gets all of that is decided once, by `fast_socket`: only
 when the installed versions are inside `TESTED_VERSIONS` (the bounds of
@@ -51,8 +55,10 @@ from gameserver.net.codec import (
 )
 
 __all__ = [
+    "CONNECTION_GONE",
     "KERNEL_CHECK_EVERY",
     "PROTOCOL_ATTRIBUTES",
+    "REACTOR_ATTRIBUTES",
     "TESTED_VERSIONS",
     "TRANSPORT_ATTRIBUTES",
     "FastSocket",
@@ -60,6 +66,7 @@ __all__ = [
     "Send",
     "close_with_any_code",
     "daphne_protocol",
+    "direct_reads",
     "fallback_reason",
     "fast_socket",
     "installed_versions",
@@ -114,10 +121,16 @@ TRANSPORT_ATTRIBUTES = (
 )
 """Names the fast path reads or calls on the protocol's Twisted transport."""
 
+REACTOR_ATTRIBUTES = ("_asyncioEventloop", "_readers", "_readOrWrite")
+"""Names `direct_reads` reads or calls on Twisted's asyncio reactor (the transport's `reactor`)."""
+
 KERNEL_CHECK_EVERY = 8
 """Read the kernel's send queue (a syscall) on every 8th pending-bytes probe only."""
 
 _CLOSE_ATTRIBUTES = ("state", "STATE_OPEN", "sendCloseFrame")
+
+CONNECTION_GONE = "the connection was no longer open when the application accepted it"
+"""`fallback_reason` for a client that left before the accept: not logged as a WARNING."""
 
 
 # Versions ---------------------------------------------------------------------
@@ -229,6 +242,13 @@ def fallback_reason(send: Send, enabled: bool = True) -> str | None:
     protocol = daphne_protocol(send)
     if protocol is None:
         return f"the ASGI server is not daphne (its send is {type(raw_send(send)).__name__})"
+    if hasattr(protocol, "STATE_OPEN") and getattr(protocol, "state", None) not in (
+        None, protocol.STATE_OPEN
+    ):
+        # The client left before the accept completed: autobahn never set up
+        # its frame state and Twisted dropped the socket, which would read as
+        # missing names below. Nothing about the process.
+        return CONNECTION_GONE
     problems = _process_version_problems()
     if problems:
         return (
@@ -270,7 +290,8 @@ def fast_socket(send: Send, enabled: bool = True) -> FastSocket | None:
     """
     reason = fallback_reason(send, enabled)
     if reason is not None:
-        _warn_once(reason)
+        if reason != CONNECTION_GONE:
+            _warn_once(reason)
         return None
     return FastSocket(daphne_protocol(send), raw_send(send))
 
@@ -306,6 +327,33 @@ def websocket_frame(payload: bytes, text: bool = False) -> bytes:
     return encode_frame(Opcode.TEXT if text else Opcode.BINARY, payload)
 
 
+def direct_reads(transport: Any) -> bool:
+    """Have the event loop call the reactor's read step for `transport` without the log wrapper.
+
+    Twisted's asyncio reactor registers each reader with the event loop as
+    `callWithLogger(reader, reactor._readOrWrite, reader, True)`: for every
+    read it asks the transport for its log prefix and runs the read inside a
+    fresh log context (a dict copied and pushed), only to label log lines
+    that `_readOrWrite` itself writes with its own error handling (a failed
+    read is logged and the connection closed there). This registers
+    `_readOrWrite` for the socket's descriptor directly; the reactor's own
+    bookkeeping (`_readers`) is unchanged, so pausing, resuming and closing
+    work as before (a paused and resumed transport gets the wrapper back).
+
+    Returns False and changes nothing when the transport is not a reader of
+    an asyncio reactor with the names in `REACTOR_ATTRIBUTES` (e.g. under
+    Twisted's test reactors); the socket then keeps Twisted's read path.
+    """
+    reactor = getattr(transport, "reactor", None)
+    if reactor is None or any(not hasattr(reactor, name) for name in REACTOR_ATTRIBUTES):
+        return False
+    fd = reactor._readers.get(transport)
+    if fd is None or fd != transport.fileno():
+        return False  # not reading now (paused, or polled some other way)
+    reactor._asyncioEventloop.add_reader(fd, reactor._readOrWrite, transport, True)
+    return True
+
+
 def kernel_send_queue(fd: int) -> int:
     """Bytes in a TCP socket's kernel send queue (unsent and unacknowledged)."""
     buf = array.array("i", [0])
@@ -333,6 +381,7 @@ class FastSocket:
         "_fd",
         "_kernel",
         "_sock",
+        "direct_reads",
         "protocol",
         "send",
         "taken",
@@ -345,6 +394,8 @@ class FastSocket:
         """The ASGI server's own send (`raw_send`): for frames the fast write cannot take."""
         self.transport = transport = protocol.transport
         self.taken = False
+        self.direct_reads = False
+        """Whether the event loop calls the reactor's read step directly (`direct_reads`)."""
         # Twisted's write() always buffers and registers the socket for writing
         # (two epoll_ctl calls and a reactor round per frame). On a plain TCP
         # transport with nothing buffered, the kernel takes the frame at once.
@@ -522,6 +573,7 @@ class FastSocket:
             take_over()
         else:
             protocol.dataReceived = hand_over
+        self.direct_reads = direct_reads(self.transport)
         return True
 
     def _pong(self, payload: bytes) -> None:

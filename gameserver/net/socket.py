@@ -64,11 +64,21 @@ class Socket:
         """
         if self.closed:
             return False
-        if self._pending is not None and (backlog := self._pending()) > self.max_pending_bytes:
-            await self._drop_slow(backlog)
+        if await self._dropped_as_slow():
             return False
         if frame is not None and self._frame_writer is not None and self._frame_writer(frame):
             return True
+        return await self._send_message(data)
+
+    async def _dropped_as_slow(self) -> bool:
+        """True after closing with 4009: more than `max_pending_bytes` wait unread."""
+        if self._pending is None or (backlog := self._pending()) <= self.max_pending_bytes:
+            return False
+        logger.info("dropping slow client %s backlog=%s", self.label, backlog)
+        await self.close(CloseCode.SLOW_CLIENT)
+        return True
+
+    async def _send_message(self, data: bytes | str) -> bool:
         message: dict[str, Any] = {"type": "websocket.send"}
         message["bytes" if isinstance(data, bytes) else "text"] = data
         try:
@@ -78,30 +88,23 @@ class Socket:
             return False
         return True
 
-    async def write_many(self, texts: list[str], frames: bytes) -> bool:
-        """Send text messages in order; `frames` is all of them framed, back to back.
+    async def write_many(self, messages: list[bytes] | list[str], frames: bytes) -> bool:
+        """Send messages in order, as `write` does one; `frames`: all of them framed, in a row.
 
-        One write to the transport on the fast path, else one ASGI send each.
-        False if closed or just dropped as slow.
+        Where the server allows it, one write to the transport (one system
+        call, not one per message), else one ASGI send each. False if closed
+        or just dropped as slow.
         """
-        if len(texts) == 1:
-            return await self.write(texts[0], frames)
-        if self.closed:
-            return False
-        if self._pending is not None and (backlog := self._pending()) > self.max_pending_bytes:
-            await self._drop_slow(backlog)
+        if len(messages) == 1:
+            return await self.write(messages[0], frames)
+        if self.closed or await self._dropped_as_slow():
             return False
         if self._frame_writer is not None and self._frame_writer(frames):
             return True
-        for text in texts:
-            if not await self.write(text):
+        for message in messages:
+            if not await self._send_message(message):
                 return False
         return True
-
-    async def _drop_slow(self, backlog: int) -> None:
-        """Close with 4009: more than `max_pending_bytes` wait unread."""
-        logger.info("dropping slow client %s backlog=%s", self.label, backlog)
-        await self.close(CloseCode.SLOW_CLIENT)
 
     def write_now(self, data: bytes) -> bool:
         """Write one binary frame synchronously if the server allows it (False: use `write`)."""

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BeforeValidator, Field, field_validator
 
 from engine import FrameError, protocol
 from engine.arena.inputs import InputFrame, input_frame
-from engine.protocol import ChatFrame, ErrorCode, PingFrame, parse_client_frame
+from engine.paddle.inputs import PaddleInput
+from engine.protocol import ChatFrame, ErrorCode, InputBase, PingFrame, parse_client_frame
 
 GOOD: dict[str, Any] = {"t": "input", "seq": 1, "mx": 0.5, "my": -1, "aim": 1.0, "fire": False}
 
@@ -168,3 +172,110 @@ def test_server_builders() -> None:
         protocol.decode(b"\xc1")
     with pytest.raises(FrameError):
         protocol.decode(pack([1]))
+
+
+# The shortcut for flat input maps --------------------------------------------------------
+
+class _Custom(InputBase):
+    """A game's input with every kind of scalar field the shortcut takes."""
+
+    name: str = Field(min_length=1, max_length=3)
+    mode: Literal["a", "b"] | None = None
+    power: float | int = Field(default=0, ge=0, le=10)
+
+
+class _Coerced(InputBase):
+    """A before-validator can turn a container into a scalar: no shortcut."""
+
+    v: int
+
+    @field_validator("v", mode="before")
+    @classmethod
+    def _length(cls, value: Any) -> Any:
+        return len(value) if isinstance(value, list) else value
+
+
+def _length(value: Any) -> Any:
+    return len(value) if isinstance(value, list) else value
+
+
+class _AnnotatedCoerced(InputBase):
+    """The same through Annotated metadata: no shortcut."""
+
+    v: Annotated[int, BeforeValidator(_length)]
+
+
+class _Listed(InputBase):
+    """A container field: no shortcut."""
+
+    v: list[Any]
+
+
+_MODELS: dict[str, type[InputBase]] = {
+    "arena": InputFrame, "paddle": PaddleInput, "custom": _Custom,
+    "coerced": _Coerced, "annotated": _AnnotatedCoerced, "listed": _Listed,
+}
+_KEYS = sorted({"t", "x", *(k for m in _MODELS.values() for k in m.model_fields)})
+_SCALARS = (
+    st.none() | st.booleans() | st.sampled_from(["input", "a", "b", "", "abcd"])
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.sampled_from([0, 1, -1, 2, 10, 11, 2**53 - 1, 2**53, -(2**53)])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([0.0, -0.0, 1.0, -1.0, 1.0000001, 2 * math.pi, -2 * math.pi, 6.2832, 10.5])
+    | st.text(max_size=4) | st.binary(max_size=3)
+)
+_VALUES = st.recursive(
+    _SCALARS, lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=2),
+                                                                          inner, max_size=2),
+    max_leaves=8,
+)
+
+
+def _outcome(run: Any) -> tuple[Any, ...]:
+    try:
+        frame = run()
+    except FrameError as exc:
+        return ("rejected", exc.code, exc.message)
+    return ("accepted", type(frame), frame.model_dump(), frame.model_fields_set)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    model=st.sampled_from(sorted(_MODELS)),
+    body=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=8),
+    kind=st.sampled_from(["input", "input", "input", "ping", 5]),
+    odd_key=st.none() | st.integers(0, 3),
+)
+def test_the_flat_input_shortcut_accepts_and_rejects_as_the_model_does(
+    model: str, body: dict[str, Any], kind: Any, odd_key: int | None
+) -> None:
+    """Any decoded map, through parse_client_frame (shortcut allowed) and through the
+    general checks alone: the same frame, or the same error code and message."""
+    input_model = _MODELS[model]
+    frame: dict[Any, Any] = {**body, "t": kind}
+    if odd_key is not None:
+        frame[odd_key] = "non-string key"
+    raw = pack(frame)
+    if len(raw) > protocol.MAX_FRAME_BYTES:
+        return
+    decoded = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    assert _outcome(lambda: parse_client_frame(raw, input_model)) == _outcome(
+        lambda: protocol.validate_client_frame(decoded, input_model)
+    )
+
+
+def test_the_shortcut_covers_the_games_inputs_and_only_flat_scalar_models() -> None:
+    assert protocol.flat_input_keys(InputFrame) == {"t", "seq", "mx", "my", "aim", "fire", "tick"}
+    assert protocol.flat_input_keys(PaddleInput) == {"t", "seq", "dir"}
+    assert protocol.flat_input_keys(_Custom) == {"t", "seq", "name", "mode", "power"}
+    assert protocol.flat_input_keys(_Coerced) == frozenset()
+    assert protocol.flat_input_keys(_AnnotatedCoerced) == frozenset()
+    assert protocol.flat_input_keys(_Listed) == frozenset()
+
+
+def test_a_coercing_model_still_gets_the_nesting_limit() -> None:
+    deep = {"t": "input", "seq": 1, "v": [[[[[1]]]]]}
+    with pytest.raises(FrameError) as err:
+        parse_client_frame(pack(deep), _Coerced)
+    assert err.value.code == ErrorCode.BAD_FRAME
+    assert parse_client_frame(pack({**deep, "v": [1, 2]}), _Coerced) == _Coerced(seq=1, v=2)

@@ -128,6 +128,32 @@ async def test_a_live_room_shows_up_by_phase_and_labels_stay_bounded() -> None:
     await client.disconnect()
 
 
+async def test_inputs_and_snapshots_are_counted_exactly_though_tallied() -> None:
+    """Accepted inputs and written snapshots gather in tallies (metrics.Tally), not a
+    counter update per frame; /metrics still shows every one of them."""
+    key = ("arena_inputs_total", (("result", "accepted"),))
+    before = samples((await scrape()).content.decode())
+    user_id, token = await new_guest("tally")
+    client = GameClient("metrics-tally", token)
+    await client.connect()
+    for seq in range(5):
+        await client.send_input(seq, mx=1.0)
+    await client.send_input(2)  # stale: rejected, not counted as accepted
+    assert (await client.error())["code"] == "stale_seq"
+    await client.until(lambda f: f["t"] == "snap" and f["acks"].get(user_id) == 4)
+    seen = [await client.until(lambda f: f["t"] == "snap") for _ in range(2)]
+    after = samples((await scrape()).content.decode())
+    assert after[key] - before.get(key, 0.0) == 5
+    snapshots = ("arena_snapshots_sent_total", ())
+    assert after[snapshots] - before[snapshots] >= len(seen) + 1
+    await client.disconnect()
+    # With no socket left (no hub flushing), the scrape itself flushes.
+    metrics.INPUTS_ACCEPTED.count += 2
+    last = samples((await scrape()).content.decode())
+    assert last[key] - after[key] == 2
+    assert metrics.INPUTS_ACCEPTED.count == 0
+
+
 async def test_flood_and_slow_closes_are_counted() -> None:
     before_flood = metrics.FLOOD_CLOSES._value.get()
     before_slow = metrics.SLOW_DROPS._value.get()

@@ -27,7 +27,11 @@ import pytest
 import txaio
 from daphne.ws_protocol import WebSocketFactory
 from twisted.internet import tcp
+from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+from twisted.internet.protocol import Protocol as Protocol_
+from twisted.internet.protocol import connectionDone
 from twisted.internet.testing import MemoryReactorClock
+from twisted.python import log as twisted_log
 from twisted.python.failure import Failure
 from websockets.frames import Close as WsClose
 from websockets.frames import Frame, Opcode
@@ -43,6 +47,7 @@ from gameserver.net.daphne import (
     version_problems,
     websocket_frame,
 )
+from gameserver.net.socket import Socket
 
 ROOT = Path(__file__).resolve().parents[3]
 MAX = 4096
@@ -585,3 +590,143 @@ def test_frames_parse_as_one_whole_message(size: int, text: bool) -> None:
     assert isinstance(frame, Frame)
     assert frame.fin and frame.opcode == (Opcode.TEXT if text else Opcode.BINARY)
     assert frame.data == payload
+
+
+# The read callback under Twisted's asyncio reactor -------------------------------------
+
+
+class _Collect(Protocol_):
+    def __init__(self) -> None:
+        self.data = b""
+        self.lost: Failure | None = None
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.lost = reason
+
+
+@pytest.fixture
+def asyncio_tcp() -> Iterator[tuple[asyncio.AbstractEventLoop, Any, tcp.Server, _Collect,
+                                    socket.socket]]:
+    """A Twisted TCP transport reading through an asyncio reactor (as daphne runs it)."""
+    loop = asyncio.new_event_loop()
+    reactor = AsyncioSelectorReactor(loop)
+    client, server_sock = socket.socketpair()
+    server_sock.setblocking(False)
+    protocol = _Collect()
+    transport = tcp.Server(
+        server_sock, protocol, ("127.0.0.1", 1), None, 1, reactor  # type: ignore[arg-type]
+    )
+    protocol.makeConnection(transport)  # type: ignore[no-untyped-call]
+    transport.startReading()
+    yield loop, reactor, transport, protocol, client
+    client.close()
+    if transport.connected:
+        transport.stopReading()
+        transport.socket.close()
+    loop.close()
+
+
+def _loop_callback(loop: asyncio.AbstractEventLoop, fd: int) -> Any:
+    handle = loop._selector.get_key(fd).data[0]  # type: ignore[attr-defined]
+    return handle._callback
+
+
+def _spin(loop: asyncio.AbstractEventLoop, until: Any) -> None:
+    for _ in range(200):
+        loop.run_until_complete(asyncio.sleep(0.005))
+        if until():
+            return
+
+
+def test_direct_reads_skip_the_log_wrapper_and_keep_twisteds_read_step(
+    asyncio_tcp: tuple[asyncio.AbstractEventLoop, Any, tcp.Server, _Collect, socket.socket],
+) -> None:
+    loop, reactor, transport, protocol, client = asyncio_tcp
+    fd = transport.fileno()
+    assert _loop_callback(loop, fd) is twisted_log.callWithLogger  # Twisted's own
+    assert adapter.direct_reads(transport)
+    assert _loop_callback(loop, fd) == reactor._readOrWrite
+    assert reactor._readers[transport] == fd  # the reactor's bookkeeping is untouched
+    client.sendall(b"hello")
+    _spin(loop, lambda: protocol.data == b"hello")
+    assert protocol.data == b"hello"
+    # Paused and resumed (flow control): the reactor registers it again, its own way.
+    transport.stopReading()
+    assert not adapter.direct_reads(transport)
+    transport.startReading()
+    assert _loop_callback(loop, fd) is twisted_log.callWithLogger
+    assert adapter.direct_reads(transport)
+    # The client goes away: the reactor's read step closes the connection as before.
+    client.close()
+    _spin(loop, lambda: protocol.lost is not None)
+    assert protocol.lost is not None and not transport.connected
+    assert transport not in reactor._readers
+
+
+def test_direct_reads_leave_other_reactors_alone(wire: Wire) -> None:
+    assert not adapter.direct_reads(wire.transport)  # MemoryReactorClock: nothing to skip
+    taken = Taken(wire)
+    assert taken.sock.direct_reads is False
+    wire.client_sends(wire.send_frames(Frame(Opcode.BINARY, b"still read")))
+    assert taken.messages == [(b"still read", None)]
+
+
+# Two messages in one write (a tick's events and its delta) ------------------------------
+
+
+class _CountingSocket:
+    """The transport's socket, counting `send` calls (system calls)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.sends = 0
+
+    def send(self, data: bytes) -> int:
+        self.sends += 1
+        return self.sock.send(data)
+
+
+def test_a_pair_of_messages_goes_out_in_one_write_and_in_order(wire: Wire) -> None:
+    fast = fast_socket(wire.send)
+    assert fast is not None
+    counting = _CountingSocket(fast._sock)
+    fast._sock = counting
+    sock = Socket(wire.send, 1 << 20, fast)
+    frames = websocket_frame(b"events") + websocket_frame(b"delta")
+    assert asyncio.run(sock.write_many([b"events", b"delta"], frames))
+    assert counting.sends == 1
+    assert [(f.opcode, f.data) for f in wire.received()] == [
+        (Opcode.BINARY, b"events"), (Opcode.BINARY, b"delta")
+    ]
+
+
+def test_a_pair_of_messages_on_the_fallback_is_two_asgi_sends_in_order() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    sock = Socket(send, 1 << 20)
+    frames = websocket_frame(b"events") + websocket_frame(b"delta")
+    assert asyncio.run(sock.write_many([b"events", b"delta"], frames))
+    assert sent == [{"type": "websocket.send", "bytes": b"events"},
+                    {"type": "websocket.send", "bytes": b"delta"}]
+
+
+def test_a_connection_gone_before_the_accept_falls_back_without_a_warning(
+    wire: Wire, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Under a join storm a client may give up before the application accepts:
+    # autobahn and Twisted have then torn their state down, which must not read
+    # as an upgrade that renamed their private names.
+    wire.client.close()
+    wire.read()
+    assert wire.lost
+    assert adapter.fallback_reason(wire.send) == adapter.CONNECTION_GONE
+    monkeypatch.setattr(adapter, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="gameserver.net.daphne"):
+        assert fast_socket(wire.send) is None
+    assert [r for r in caplog.records if r.levelno == logging.WARNING] == []
