@@ -89,14 +89,18 @@ class RelayMixin(ManagerState):
             if self._outbox:
                 await self._send_outbox()
             owner = self.owners.get(room)
-            if owner is None:
-                return
-            try:
-                await self.layer.send(owner, msg.to_layer(message))
-            except Exception:
-                logger.warning("message to the owner of room %s failed", room, exc_info=True)
-                return
-            metrics.CLUSTER_SENT.labels(message.type).inc()
+            if owner is not None:
+                await self._send(owner, message)
+
+    async def _send(self, channel: str, message: msg.ToOwner | msg.Inputs) -> bool:
+        """One message to another process's channel, counted; False if the layer failed."""
+        try:
+            await self.layer.send(channel, msg.to_layer(message))
+        except Exception:
+            logger.warning("%s to %s failed", message.type, channel, exc_info=True)
+            return False
+        metrics.CLUSTER_SENT.labels(message.type).inc()
+        return True
 
     def forward_input(self, room: str, user_id: int, row: list[Any]) -> None:
         """Queue a player's input (its game's row) for the room's owner elsewhere.
@@ -175,14 +179,8 @@ class RelayMixin(ManagerState):
                     room=room, token=self._fences.get(room, 0), users=users, rows=rows,
                 ))
         for owner, rooms in batches.items():
-            message = msg.Inputs(origin=self.channel, rooms=rooms)
-            try:
-                await self.layer.send(owner, msg.to_layer(message))
-            except Exception:
-                logger.warning("inputs to the owner %s failed", owner, exc_info=True)
-                continue
-            metrics.CLUSTER_SENT.labels(message.type).inc()
-            metrics.CLUSTER_INPUTS_FORWARDED.inc(sum(len(r.users) for r in rooms))
+            if await self._send(owner, msg.Inputs(origin=self.channel, rooms=rooms)):
+                metrics.CLUSTER_INPUTS_FORWARDED.inc(sum(len(r.users) for r in rooms))
 
     def _take_inputs(self, message: msg.Inputs) -> None:
         """A batch of inputs from another process, for rooms we own.
