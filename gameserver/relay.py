@@ -81,7 +81,8 @@ class RelayMixin(ManagerState):
             logger.warning("group_send to room %s failed", room, exc_info=True)
             return
         metrics.LAYER_SEND_SECONDS.observe(time.perf_counter() - started)
-        metrics.CLUSTER_SENT.labels(message["type"]).inc()
+        if self.distributed:  # without Redis the group is this process's own
+            metrics.CLUSTER_SENT.labels(message["type"]).inc()
 
     async def _to_owner(self, room: str, message: msg.ToOwner) -> None:
         """One message to the room's owner, after every input waiting in the outbox."""
