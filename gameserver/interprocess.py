@@ -14,8 +14,10 @@ out of range or too big). The manager counts and drops such a message; it
 never reaches a room.
 
 Messages to a room's owner (sent to its channel):
-`room.join`, `room.leave`, `room.input`, `room.watch`, `room.unwatch`,
-`room.subscribe`, `room.unsubscribe`, `room.need_full`, `room.expel`.
+`room.join`, `room.leave`, `room.watch`, `room.unwatch`,
+`room.subscribe`, `room.unsubscribe`, `room.need_full`, `room.expel`, and
+`room.inputs`: the sender's players' inputs for every room the receiver owns,
+batched (one message per short flush per owner, not one per input).
 
 Messages to a room's group (every process with sockets in the room):
 `room.snapshot`, `room.frame` (chat, staff notices), `room.kick`,
@@ -39,6 +41,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 
 from engine.protocol import MAX_SEQ, ROOM_NAME_PATTERN
@@ -102,15 +105,46 @@ InputValue = (
 """One field of an input row: a primitive (the game's model validates it again)."""
 
 
-class Input(_Message):
-    """A player's validated input, as its game's row (`InputBase.to_row()`: the
-    model's fields in declaration order, `seq` first). Game-agnostic and bounded
-    here; the room's owner rebuilds it with `input_model.from_row`, validating it
-    against its game's model again (a row that fails is dropped as `invalid`)."""
+Row = Annotated[list[InputValue], Field(min_length=1, max_length=MAX_INPUT_FIELDS)]
+"""A validated input as its game's row (`InputBase.to_row()`: the model's fields in
+declaration order, `seq` first). Game-agnostic and bounded here; the room's owner
+rebuilds it with `input_model.from_row`, validating it against its game's model
+again (a row that fails is dropped as `invalid`, the rest of its batch is kept)."""
 
-    type: Literal["room.input"] = "room.input"
-    user_id: UserId
-    row: list[InputValue] = Field(min_length=1, max_length=MAX_INPUT_FIELDS)
+MAX_BATCH_ROOMS: Final = 1024
+"""Rooms in one `room.inputs` batch (a process's rooms at one owner)."""
+MAX_BATCH_INPUTS: Final = 4096
+"""Inputs of one room in one `room.inputs` batch (the sender flushes long before)."""
+
+
+class RoomInputs(BaseModel):
+    """One room's share of an input batch: `rows[i]` is an input of `users[i]`, in
+    the order the sender's sockets received them (so in order per player)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+    room: RoomName
+    token: Token = 0
+    """The newest owner token of the room the sender has heard of (0: none yet):
+    an owner whose own lease token is older is stale and refuses the inputs."""
+    users: list[UserId] = Field(min_length=1, max_length=MAX_BATCH_INPUTS)
+    rows: list[Row] = Field(min_length=1, max_length=MAX_BATCH_INPUTS)
+
+    @model_validator(mode="after")
+    def _paired(self) -> RoomInputs:
+        if len(self.users) != len(self.rows):
+            raise ValueError("users and rows differ in length")
+        return self
+
+
+class Inputs(BaseModel):
+    """Players' inputs for rooms the receiver owns, from the sender's sockets: one
+    message per short flush (`gameserver.relay.INPUT_FLUSH_SECONDS`) per owner,
+    however many players and rooms it carries."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+    type: Literal["room.inputs"] = "room.inputs"
+    origin: Channel
+    rooms: list[RoomInputs] = Field(min_length=1, max_length=MAX_BATCH_ROOMS)
 
 
 class Watch(_Message):
@@ -211,14 +245,15 @@ class OwnerGone(_Message):
     origin: Channel | None = None
 
 
-ToOwner = Join | Leave | Input | Watch | Unwatch | Subscribe | Unsubscribe | NeedFull | Expel
+ToOwner = Join | Leave | Watch | Unwatch | Subscribe | Unsubscribe | NeedFull | Expel
 ToGroup = Snapshot | Frame | Kick | Close | Owner | OwnerGone
-Message = ToOwner | ToGroup
+Message = ToOwner | ToGroup | Inputs
 
 OWNER_TYPES: Final = frozenset(
     model.model_fields["type"].default for model in ToOwner.__args__
 )
-"""`type` values of the messages a room's owner handles."""
+"""`type` values of the one-room messages a room's owner handles (`room.inputs`,
+which spans rooms, is handled on its own)."""
 
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(
     Annotated[Message, Field(discriminator="type")]
@@ -255,7 +290,8 @@ def to_layer(message: Message) -> dict[str, Any]:
 
 
 __all__ = [
-    "DROP_REASONS", "OWNER_TYPES", "Close", "Expel", "Frame", "Input", "Join", "Kick",
-    "Leave", "Message", "MessageError", "NeedFull", "Owner", "OwnerGone", "Snapshot",
-    "Subscribe", "ToGroup", "ToOwner", "Unsubscribe", "Unwatch", "Watch", "parse", "to_layer",
+    "DROP_REASONS", "OWNER_TYPES", "Close", "Expel", "Frame", "Inputs", "Join", "Kick",
+    "Leave", "Message", "MessageError", "NeedFull", "Owner", "OwnerGone", "RoomInputs", "Row",
+    "Snapshot", "Subscribe", "ToGroup", "ToOwner", "Unsubscribe", "Unwatch", "Watch", "parse",
+    "to_layer",
 ]

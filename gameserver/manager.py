@@ -87,6 +87,14 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
         self._silent: dict[str, float] = {}
         """Processes with sockets in our rooms whose heartbeat is missing, since when."""
         self._next_sweep = 0.0
+        self._send_lock = asyncio.Lock()
+        """Held while sending to owners: the outbox, then any other message, in order."""
+        self._outbox: dict[str, tuple[list[int], list[list[Any]]]] = {}
+        """Inputs for rooms owned elsewhere, per room: (user ids, rows), in arrival order."""
+        self._outbox_inputs = 0
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushing = False
+        """A flush task was spawned and has not taken the outbox yet."""
 
     @property
     def distributed(self) -> bool:
@@ -171,14 +179,14 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
         """Queue a validated input at the owner; False if the owner here calls it stale.
 
         To another process the input travels as its row (`InputBase.to_row`),
-        which the owner validates again with its game's input model.
+        batched with the other inputs for that owner (`forward_input`); the
+        owner validates it again with its game's input model.
         """
         engine = self.engines.get(room)
         if engine is not None:
             return engine.submit(user_id, frame)
         if room in self.owners:
-            message = msg.Input(room=room, user_id=user_id, row=frame.to_row())
-            self._spawn(self._to_owner(room, message))
+            self.forward_input(room, user_id, frame.to_row())
             return True
         return False
 
@@ -249,7 +257,7 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
                 grace_seconds=self.config.reconnect_grace_seconds,
                 recording=self.config.replay_recording,
             ),
-            publish=self.publish if self.distributed else self._publish_here,
+            publish=self.publish,
             on_event=lambda kind, data: self._engine_event(room, kind, data),
             on_closed=self._engine_closed,
             match=restored,
@@ -267,17 +275,6 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
         metrics.observe_engines(self.engines.values())
         engine.start()
         return engine
-
-    async def _publish_here(self, message: msg.Snapshot) -> None:
-        """A snapshot without Redis: every socket of the room is in this process.
-
-        Straight to the room's hub, not through the in-process channel layer,
-        which would serialise the message, queue it, wake the receive loop
-        and validate it again for every room at every snapshot tick.
-        """
-        hub = self.hubs.get(message.room)
-        if hub is not None:
-            await hub.on_snapshot(message)
 
     # Local sockets ------------------------------------------------------------
 
@@ -358,6 +355,9 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
         """
         for engine in list(self.engines.values()):
             await engine.stop("shutdown")
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         await self._background.finish(timeout)
         for task in self._tasks:
             task.cancel()

@@ -47,6 +47,11 @@ class ManagerState:
         _next_sweep: float
         _sockets: int
         _all_closed: asyncio.Event
+        _send_lock: asyncio.Lock
+        _outbox: dict[str, tuple[list[int], list[list[Any]]]]
+        _outbox_inputs: int
+        _flush_timer: asyncio.TimerHandle | None
+        _flushing: bool
 
         @property
         def distributed(self) -> bool: ...

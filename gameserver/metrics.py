@@ -86,6 +86,15 @@ CLUSTER_DROPPED = Counter(
     "Messages from other server processes dropped (malformed, unknown type, stale owner)",
     ["reason"],
 )
+CLUSTER_SENT = Counter(
+    "arena_cluster_messages_sent_total",
+    "Channel-layer messages this process sent to other server processes, by type",
+    ["type"],
+)
+CLUSTER_INPUTS_FORWARDED = Counter(
+    "arena_cluster_inputs_forwarded_total",
+    "Player inputs sent to another process's room owner (batched in room.inputs)",
+)
 LEASE_LAPSES = Counter(
     "arena_lease_lapses_total", "Rooms paused because their lease was not renewed in time"
 )

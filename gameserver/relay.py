@@ -1,8 +1,15 @@
 """Messages between this process and the others: the room manager's relay.
 
-Snapshots go to the room group once (to the local hub directly, to other
-processes only when they have sockets there); a remote room's joins, leaves
-and inputs go to its owner's channel. Every arriving message is validated
+Snapshots go to the room group once per snapshot tick (to the local hub
+directly, to other processes only when they have sockets there): one message
+per process, carrying the delta (acks included) its hub fans out to its own
+sockets. A remote room's joins and leaves go to its owner's channel one by
+one; its players' inputs are batched: they wait in an outbox at most
+`INPUT_FLUSH_SECONDS` (or until `MAX_OUTBOX_INPUTS` are waiting), then go to
+each owner as one `room.inputs` message for all its rooms, in arrival order.
+Every other message to an owner first flushes the outbox (under the same
+lock), so an owner sees a sender's messages in the order its sockets caused
+them (an input never overtakes its player's leave). Every arriving message is validated
 (gameserver/interprocess.py): a malformed one is counted in
 `arena_cluster_messages_dropped_total`, logged at most every
 `DROP_LOG_SECONDS` per reason, and dropped; a valid one goes to the room's
@@ -43,7 +50,12 @@ class RelayMixin(ManagerState):
         """
         room = message.room
         if not self.distributed:
-            await self._group_send(room, msg.to_layer(message))
+            # Every socket of the room is in this process: straight to its hub,
+            # not through the in-process channel layer, which would serialise
+            # the message, queue it, wake the receive loop and validate it again.
+            local = self.hubs.get(room)
+            if local is not None:
+                await local.on_snapshot(message)
             return
         engine = self.engines.get(room)
         if engine is None or engine.lease_lapsed():
@@ -74,15 +86,136 @@ class RelayMixin(ManagerState):
             logger.warning("group_send to room %s failed", room, exc_info=True)
             return
         metrics.LAYER_SEND_SECONDS.observe(time.perf_counter() - started)
+        if self.distributed:  # without Redis the group is this process's own
+            metrics.CLUSTER_SENT.labels(message["type"]).inc()
 
     async def _to_owner(self, room: str, message: msg.ToOwner) -> None:
-        owner = self.owners.get(room)
-        if owner is None:
-            return
+        """One message to the room's owner, after every input waiting in the outbox."""
+        async with self._send_lock:
+            if self._outbox:
+                await self._send_outbox()
+            owner = self.owners.get(room)
+            if owner is not None:
+                await self._send(owner, message)
+
+    async def _send(self, channel: str, message: msg.ToOwner | msg.Inputs) -> bool:
+        """One message to another process's channel, counted; False if the layer failed."""
         try:
-            await self.layer.send(owner, msg.to_layer(message))
+            await self.layer.send(channel, msg.to_layer(message))
         except Exception:
-            logger.warning("message to the owner of room %s failed", room, exc_info=True)
+            logger.warning("%s to %s failed", message.type, channel, exc_info=True)
+            return False
+        metrics.CLUSTER_SENT.labels(message.type).inc()
+        return True
+
+    def forward_input(self, room: str, user_id: int, row: list[Any]) -> None:
+        """Queue a player's input (its game's row) for the room's owner elsewhere.
+
+        It leaves with the next flush: `INPUT_FLUSH_SECONDS` after the first
+        input waiting, or at once when `MAX_OUTBOX_INPUTS` wait. While the
+        channel layer does not take them (Redis unreachable), at most
+        `msg.MAX_BATCH_INPUTS` inputs in `msg.MAX_BATCH_ROOMS` rooms wait; later
+        ones are dropped, with a warning at most every `DROP_LOG_SECONDS`.
+        """
+        waiting = self._outbox.get(room)
+        if waiting is None:
+            if len(self._outbox) >= msg.MAX_BATCH_ROOMS:
+                self._outbox_full()
+                return
+            waiting = self._outbox[room] = ([], [])
+        elif self._outbox_inputs >= msg.MAX_BATCH_INPUTS:
+            self._outbox_full()
+            return
+        waiting[0].append(user_id)
+        waiting[1].append(row)
+        self._outbox_inputs += 1
+        if self._flushing:
+            return
+        if self._outbox_inputs >= MAX_OUTBOX_INPUTS or len(self._outbox) >= msg.MAX_BATCH_ROOMS:
+            self._flush_now()
+        elif self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                INPUT_FLUSH_SECONDS, self._flush_now
+            )
+
+    def _outbox_full(self) -> None:
+        now = time.monotonic()
+        if now - self._drop_logged.get("outbox", -DROP_LOG_SECONDS) >= DROP_LOG_SECONDS:
+            self._drop_logged["outbox"] = now
+            logger.warning("inputs for other processes wait unsent (channel layer stuck?); "
+                           "dropping new ones")
+
+    def _flush_now(self) -> None:
+        """Send the outbox from a task of its own (once: until it starts, inputs just wait)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self._flushing = True
+        self._spawn(self._flush_outbox())
+
+    async def _flush_outbox(self) -> None:
+        async with self._send_lock:
+            self._flushing = False
+            if self._outbox:
+                await self._send_outbox()
+
+    async def _send_outbox(self) -> None:
+        """Send every waiting input: one `room.inputs` per owner (the send lock is held).
+
+        Each room's inputs go to its owner now (not when they were queued): to
+        the new one after a hand-over, to the local engine if this process took
+        the room over; those of a room with no known owner any more are dropped,
+        as a single input to a gone owner was.
+        """
+        outbox, self._outbox, self._outbox_inputs = self._outbox, {}, 0
+        self._flushing = False
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        assert self.channel is not None
+        batches: dict[str, list[msg.RoomInputs]] = {}
+        for room, (users, rows) in outbox.items():
+            engine = self.engines.get(room)
+            if engine is not None:
+                self._submit_rows(engine, users, rows)
+                continue
+            owner = self.owners.get(room)
+            if owner is not None:
+                batches.setdefault(owner, []).append(msg.RoomInputs(
+                    room=room, token=self._fences.get(room, 0), users=users, rows=rows,
+                ))
+        for owner, rooms in batches.items():
+            if await self._send(owner, msg.Inputs(origin=self.channel, rooms=rooms)):
+                metrics.CLUSTER_INPUTS_FORWARDED.inc(sum(len(r.users) for r in rooms))
+
+    def _take_inputs(self, message: msg.Inputs) -> None:
+        """A batch of inputs from another process, for rooms we own.
+
+        A room we do not own (any more) is skipped, as a single input was; a
+        room whose sender has heard of a newer owner than our engine's lease
+        is refused as `stale_owner`. Each row is validated by the room's game
+        in order; one that fails is dropped as `invalid`, the rest applied.
+        """
+        for share in message.rooms:
+            engine = self.engines.get(share.room)
+            if engine is None:
+                continue
+            if self.distributed and share.token > engine.lease_token:
+                self._drop("stale_owner",
+                           f"room.inputs for {share.room} with token {share.token}")
+                continue
+            self._submit_rows(engine, share.users, share.rows)
+
+    def _submit_rows(self, engine: RoomEngine, users: list[int], rows: list[Any]) -> None:
+        from_row = engine.game.input_model.from_row
+        for user_id, row in zip(users, rows, strict=True):
+            try:
+                frame = from_row(row)
+            except (ValidationError, ValueError, TypeError) as exc:
+                # Valid as a message, not as this room's game's input.
+                self._drop("invalid", f"room.inputs for {engine.name}: {exc}"[:200])
+                continue
+            engine.submit(user_id, frame)
 
     # Receiving --------------------------------------------------------------
 
@@ -94,22 +227,26 @@ class RelayMixin(ManagerState):
         already) are skipped. A failure while handling a valid one is logged,
         rate-limited like drops, and never stops the receive loop.
         """
+        if self.distributed and type(raw) is dict and raw.get("origin") == self.channel:
+            return  # our own group message (a snapshot: not worth validating to skip)
         try:
             message = msg.parse(raw)
         except msg.MessageError as exc:
             self._drop(exc.reason, exc.detail)
             return
-        if self.distributed and getattr(message, "origin", None) == self.channel:
-            return
         try:
-            await self._dispatch(message)
+            if isinstance(message, msg.Inputs):
+                self._take_inputs(message)
+            else:
+                await self._dispatch(message)
         except asyncio.CancelledError:
             raise
         except Exception:
             now = time.monotonic()
             if now - self._drop_logged.get("failed", -DROP_LOG_SECONDS) >= DROP_LOG_SECONDS:
                 self._drop_logged["failed"] = now
-                logger.exception("handling %s for room %s failed", message.type, message.room)
+                logger.exception("handling %s for room %s failed", message.type,
+                                 getattr(message, "room", "(several)"))
 
     def _drop(self, reason: str, detail: str) -> None:
         """Count a dropped message; warn at most once per DROP_LOG_SECONDS per reason."""
@@ -138,20 +275,11 @@ class RelayMixin(ManagerState):
         else:
             counts.pop(key, None)
 
-    async def _dispatch(self, message: msg.Message) -> None:
+    async def _dispatch(self, message: msg.ToOwner | msg.ToGroup) -> None:
         room = message.room
         engine = self.engines.get(room)
         if message.type in msg.OWNER_TYPES:
             if engine is not None:
-                if isinstance(message, msg.Input):
-                    try:
-                        frame = engine.game.input_model.from_row(message.row)
-                    except (ValidationError, ValueError, TypeError) as exc:
-                        # Valid as a message, not as this room's game's input.
-                        self._drop("invalid", f"room.input for {room}: {exc}"[:200])
-                        return
-                    engine.submit(message.user_id, frame)
-                    return
                 _OWNER_MESSAGES[message.type](engine, message)
                 self._count_via(message)
             return
@@ -198,6 +326,10 @@ class RelayMixin(ManagerState):
 
 DROP_LOG_SECONDS = 10.0
 """At most one warning per drop reason per this many seconds (with the count)."""
+INPUT_FLUSH_SECONDS = 0.01
+"""The longest a forwarded input waits in the outbox (a tick at 20 Hz is 0.05 s)."""
+MAX_OUTBOX_INPUTS = 1024
+"""Inputs waiting in the outbox that trigger a flush at once (below MAX_BATCH_INPUTS)."""
 
 
 def group_name(room: str) -> str:

@@ -553,24 +553,30 @@ def render_tables(results: dict[str, Any],
         f"`{(m.get('git_commit') or 'uncommitted')[:12]}`. Workload: {_workload_text(wl)}"
         f"{' (quick)' if results.get('quick') else ''}.",
         "",
-        "Headline, relative to the reference server (1.00× = as good as raw `websockets`):",
+        "Headline, relative to the reference server (1.00× = as good as raw `websockets`), "
+        "and server CPU per delivered snapshot relative to `project` (the same rooms on one "
+        "process)" + (": `redis` splits every room across two processes (bots alternate), "
+                      "`redis-sticky` keeps each room's players on one"
+                      if "redis" in runs else "") + ":",
         "",
         "| run | delivery vs ref | p99 ack latency vs ref | server CPU per delivered snapshot "
-        "vs ref |",
-        "| --- | --- | --- | --- |",
+        "vs ref | CPU per snapshot vs project |",
+        "| --- | --- | --- | --- | --- |",
     ]
+    one = (runs.get("project") or {}).get("report")
     for name in run_names:
         rec = runs.get(name)
         if rec is None:
             continue
         rep = rec.get("report")
         if not rec.get("ok") or not rep:
-            lines.append(f"| {name} | failed | – | – |")
+            lines.append(f"| {name} | failed | – | – | – |")
             continue
         lines.append(
             f"| {name} | {_ratio(rep.get('delivery_ratio'), (ref or {}).get('delivery_ratio'))} "
             f"| {_ratio(rep['ack_latency_ms'].get('p99'), (ref or {}).get('ack_latency_ms', {}).get('p99'))} "  # noqa: E501
-            f"| {_ratio(cpu_us_per_snapshot(rep), cpu_us_per_snapshot(ref))} |")
+            f"| {_ratio(cpu_us_per_snapshot(rep), cpu_us_per_snapshot(ref))} "
+            f"| {_ratio(cpu_us_per_snapshot(rep), cpu_us_per_snapshot(one))} |")
     lines += [
         "",
         "| run | CCU | delivered | ack p50 / p99 ms | rtt p99 ms | snapshot gap p99 / max ms "

@@ -101,14 +101,15 @@ async def test_malformed_messages_over_redis_are_dropped_and_the_room_keeps_tick
     owner = redis.Redis.from_url(redis_server.url).get(lease_key(room))
     assert isinstance(owner, bytes), "the process took the room's lease"
     channel = owner.decode()
-    good = {"type": "room.input", "room": room, "user_id": player.user_id, "seq": 10**6,
-            "mx": 1.0, "my": 0.0, "aim": 0.0, "fire": False, "tick": None}
+    row = [10**6, 1.0, 0.0, 0.0, False, None]
+    share = {"room": room, "users": [player.user_id], "rows": [row]}
+    good = {"type": "room.inputs", "origin": "hub.x", "rooms": [share]}
     cases = [
         ("unknown_type", {"type": "room.explode", "room": room}),
-        ("invalid", {**good, "user_id": "1"}),
-        ("invalid", {k: v for k, v in good.items() if k != "mx"}),
-        ("invalid", {**good, "room": "no/such room"}),
-        ("invalid", {**good, "seq": 2**62}),
+        ("invalid", {**good, "rooms": [{**share, "users": ["1"]}]}),
+        ("invalid", {**good, "rooms": [{**share, "rows": []}]}),
+        ("invalid", {**good, "rooms": [{**share, "room": "no/such room"}]}),
+        ("invalid", {**good, "rooms": [{**share, "rows": [[2**62, *row[1:]]]}]}),
         ("invalid", {"type": "room.frame", "room": room, "data": b"\0" * 100_000}),
     ]
     before = {r: metric(server, "arena_cluster_messages_dropped_total", {"reason": r})

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 TOKEN = "m" * 24
 BOUNDED_LABELS = {"role", "phase", "code", "result", "channel", "scope", "reason", "path", "kind",
-                  "le"}
-"""`kind`: a task kind, one of lobby.taskmetrics.KINDS or `other`."""
+                  "type", "le"}
+"""`kind`: a task kind, one of lobby.taskmetrics.KINDS or `other`; `type`: an interprocess
+message type (gameserver/interprocess.py)."""
 
 
 @pytest.fixture

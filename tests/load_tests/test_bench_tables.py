@@ -38,14 +38,18 @@ def test_ratios_against_reference_and_failed_runs() -> None:
             "project": {"ok": True, "report": _report(0.5, 100.0, 1.0, 500)},
             "textbook": {"ok": False, "error": "RuntimeError: server exited\ntrace",
                          "report": None},
+            "redis": {"ok": True, "report": _report(0.5, 100.0, 1.5, 500)},
         },
         "engine": {"ok": False, "error": "skipped: missing"},
         "lobby": None,
     }
     blocks = render_tables(results)
     game = blocks["game"]
-    assert "| project | 0.50× | 2.00× | 2.00× |" in game
-    assert "| textbook | failed | – | – |" in game
+    assert "| project | 0.50× | 2.00× | 2.00× | 1.00× |" in game
+    # Split rooms (two processes) against the same rooms on one process, side by side.
+    assert "| redis | 0.50× | 2.00× | 3.00× | 1.50× |" in game
+    assert "`redis` splits every room across two processes" in game
+    assert "| textbook | failed | – | – | – |" in game
     assert "failed: RuntimeError: server exited |" in game
     assert "skipped: missing" in blocks["engine"]
     assert "not run" in blocks["lobby"]
