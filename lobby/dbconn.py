@@ -30,7 +30,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
@@ -71,15 +71,12 @@ def kept() -> Iterator[None]:
     if wrapper.connection is None:
         wrapper.connect()
     wrapper.close_at = None  # never aged out by close_old_connections
-    previous = getattr(cast(Any, connections)._connections, DEFAULT_DB_ALIAS, None)
+    previous = connections[DEFAULT_DB_ALIAS]  # this thread's own (created unconnected if none)
     connections[DEFAULT_DB_ALIAS] = wrapper
     try:
         yield
     finally:
-        if previous is None:
-            del connections[DEFAULT_DB_ALIAS]
-        else:
-            connections[DEFAULT_DB_ALIAS] = previous
+        connections[DEFAULT_DB_ALIAS] = previous
         if wrapper.in_atomic_block:  # never happens unless the body leaked a transaction
             wrapper.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,11 @@ def _close_kept_connections() -> Iterator[None]:
     yield
     from lobby import dbconn
 
-    dbconn.close_all()
+    # In a thread of its own: Playwright's sync API runs an event loop in the
+    # test's thread, where Django refuses synchronous database calls.
+    closer = threading.Thread(target=dbconn.close_all, name="close-kept-connections")
+    closer.start()
+    closer.join()
 
 
 @pytest.fixture(scope="session")
