@@ -85,13 +85,18 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    backend = LiveServer(env=proxied_env(env)).start()
     port, tls_port = free_port(), free_port()
-    config = render_nginx(tmp, "127.0.0.1", port, [backend.port], TlsListener(tls_port, cert, key))
-    check = subprocess.run([binary, "-t", "-p", str(tmp), "-c", str(config)],
-                           capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    process = subprocess.Popen([binary, "-p", str(tmp), "-c", str(config)])
+    backend = LiveServer(env=proxied_env(env)).start()
+    try:
+        config = render_nginx(tmp, "127.0.0.1", port, [backend.port],
+                              TlsListener(tls_port, cert, key))
+        check = subprocess.run([binary, "-t", "-p", str(tmp), "-c", str(config)],
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        process = subprocess.Popen([binary, "-p", str(tmp), "-c", str(config)])
+    except BaseException:  # the backend must not outlive a failed set-up
+        backend.stop()
+        raise
 
     def healthy() -> bool:
         try:
