@@ -48,6 +48,9 @@ def main(argv: list[str]) -> int:
                      .values("id", "status", "attempts", "last_error"))
         counts = dict(LobbyState.objects.filter(key__startswith="t.").values_list("key", "value"))
         result = {"tasks": tasks, "counts": counts}
+    elif command == "unfinished":  # every kind: what keeps the queue-depth gauge above 0
+        result = {"tasks": list(Task.objects.exclude(status=Task.DONE).order_by("id").values(
+            "id", "kind", "status", "attempts", "last_error", "claim", "due_at", "claimed_until"))}
     elif command == "admin-retry":
         from django.test import Client
 
