@@ -44,6 +44,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -363,12 +364,16 @@ def engine_run(tmp: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def bench_postgres(url: str) -> Iterator[str]:
-    """A new, empty database on the PostgreSQL server of ``url`` (dropped after); its URL."""
+def scratch_postgres(url: str, prefix: str = "arena_bench") -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of ``url`` (dropped after); its URL.
+
+    Never the database ``url`` names: a benchmark's or a live test's servers
+    write to a database of their own. The tests use this too (tests/servers.py).
+    """
     import psycopg
     from psycopg import sql
 
-    name = f"arena_bench_{os.getpid()}_{int(time.time())}"
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     server, _, _ = url.rpartition("/")
 
     def admin(statement: str) -> None:
@@ -403,7 +408,7 @@ def lobby_run(wl: Workload, tmp: Path) -> dict[str, Any]:
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://")):
         try:
-            with bench_postgres(url) as scratch:
+            with scratch_postgres(url) as scratch:
                 runs["postgresql"] = one(scratch)
         except Exception as exc:
             runs["postgresql"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
@@ -425,7 +430,7 @@ def join_run(server: str, tmp: Path, count: int, concurrency: int) -> dict[str, 
         kind = "reference" if server == "reference" else "project"
         with contextlib.ExitStack() as stack:
             if database_url:  # a scratch database on that server, never the one it names
-                database_url = stack.enter_context(bench_postgres(database_url))
+                database_url = stack.enter_context(scratch_postgres(database_url))
             urls, procs = stack.enter_context(servers(kind, tmp, database_url=database_url))
             prefix = f"joins-{server}-{int(time.time())}"
             rep = rec["report"] = asyncio.run(join_storm(

@@ -28,12 +28,12 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from load_tests.bench import scratch_postgres
 from tests.servers import (
     ROOT,
     RedisServer,
     free_port,
     migrate,
-    scratch_postgres,
     server_env,
     wait_until,
 )
@@ -103,7 +103,7 @@ def deployment() -> Iterator[Deployment]:
         env = server_env(workdir / "db.sqlite3", {"REDIS_URL": redis.url, **TIMINGS})
         url = os.environ.get("DATABASE_URL", "")
         if url.startswith("postgres"):
-            env["DATABASE_URL"] = stack.enter_context(scratch_postgres(url))
+            env["DATABASE_URL"] = stack.enter_context(scratch_postgres(url, prefix="arena_live"))
         migrate(env)
         found = Deployment(env=env, workdir=workdir)
         stack.callback(found.stop)
