@@ -6,16 +6,17 @@ import gc
 import os
 from typing import Any
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameserver.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 
 # Imported after Django is set up: they load models.
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from gameserver import routing  # noqa: E402
+from gameserver.httphandler import SyncChainHandler  # noqa: E402
 from gameserver.logs import ClientAddressMiddleware  # noqa: E402
 from gameserver.workers import ensure_embedded  # noqa: E402
 from lobby.outbox import TASK_CHANNEL  # noqa: E402
@@ -53,28 +54,15 @@ class StartRuntimeFirst:
         await self.app(scope, receive, send)
 
 
-
-
-ONE_SYNC_THREAD = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
-"""On SQLite, HTTP requests run their sync code on the process's one sync thread.
-
-Django's handler gives every request a thread of its own; SQLite takes one
-writer at a time and makes the others poll (sleeping up to 100 ms between
-tries), so a burst of guest sessions from 50 threads spent its time waiting
-(issue #17). One thread, shared with the runtime's database work, queues
-them instead. PostgreSQL queues writers itself: requests keep their threads.
-"""
+django_http = SyncChainHandler()
+"""Django for HTTP requests (gameserver/httphandler.py)."""
 
 
 async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Django; without Redis the first request also starts the in-process task worker,
     so a backlog left by an earlier run is picked up at once (gameserver/workers.py)."""
     ensure_embedded()
-    if ONE_SYNC_THREAD and scope["type"] == "http":
-        # ASGIHandler.__call__ without its per-request ThreadSensitiveContext.
-        await django_asgi_app.handle(scope, receive, send)
-    else:
-        await django_asgi_app(scope, receive, send)
+    await django_http.serve(scope, receive, send)
 
 
 application = ClientAddressMiddleware(StartRuntimeFirst(ProtocolTypeRouter(

@@ -40,9 +40,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, and sync-only: under ASGI the whole chain above then runs in one
-    # thread with the view, instead of hopping back to the event loop for the
-    # two middlewares that could run there (one round trip less per request).
+    # The chain and the view run as one sync call per request, under daphne
+    # too (gameserver/httphandler.py): every middleware here is sync.
     "lobby.http.BearerTokenMiddleware",
 ]
 
@@ -102,6 +101,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
 
+SESSION_ENGINE = "lobby.sessionstore"  # Django's database sessions, a new one written once
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

@@ -1,0 +1,61 @@
+"""Django's database sessions, with a new session written once (`SESSION_ENGINE`).
+
+Django's database `SessionStore.create()` (what `login()` calls through
+`cycle_key()`) looks for an unused key with a query, inserts the row at
+once, and the session middleware then updates the same row with the logged-in
+user's data as the response goes out: a read and two writes for every login,
+the largest single cost of a guest session under a join storm (issue #17).
+
+Here `create()` only takes a new random key (32 characters from 36: a
+collision is never expected) and the next `save()`, normally the
+middleware's, inserts the row with its data. The insert is `must_create`, so
+a key that is taken after all raises Django's `CreateError` and a new key is
+tried, as Django's own `create()` does; an existing session is never
+overwritten. Everything else (loading, expiry, `flush()`, `cycle_key()`,
+the cookie) is Django's.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.utils.crypto import get_random_string
+
+NEW_KEY_TRIES = 10
+"""Give up (raise `CreateError`) after this many taken keys in a row: something else is wrong."""
+
+
+class SessionStore(DatabaseSessionStore):
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        self._unwritten = False
+        """True between `create()` and the `save()` that inserts the row."""
+
+    def create(self) -> None:
+        self._session_key = get_random_string(32, VALID_KEY_CHARS)
+        self._unwritten = True
+        self.modified = True
+
+    def save(self, must_create: bool = False) -> None:
+        if self.session_key is None:
+            self.create()
+        if not self._unwritten:
+            super().save(must_create)
+            return
+        for _ in range(NEW_KEY_TRIES):
+            try:
+                super().save(must_create=True)
+            except CreateError:
+                self._session_key = get_random_string(32, VALID_KEY_CHARS)
+                continue
+            self._unwritten = False
+            return
+        raise CreateError(f"no unused session key in {NEW_KEY_TRIES} tries")
+
+    # The async variants do the same, in a thread (this project calls the sync ones).
+    async def acreate(self) -> None:
+        await sync_to_async(self.create)()
+
+    async def asave(self, must_create: bool = False) -> None:
+        await sync_to_async(self.save)(must_create)

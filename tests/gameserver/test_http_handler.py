@@ -1,0 +1,128 @@
+"""HTTP through the ASGI application (gameserver/httphandler.py) and the session store.
+
+A request's middleware chain and view run as one thread call, never back on
+the event loop in between; a guest login writes its session row once; the
+cookie it sets logs in afterwards, also over ASGI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from unittest import mock
+
+import pytest
+from asgiref.sync import AsyncToSync
+from channels.testing import HttpCommunicator
+from django.contrib.sessions.backends.base import CreateError
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from lobby import sessionstore
+
+TX = pytest.mark.django_db(transaction=True)
+HOST = (b"host", b"127.0.0.1")
+
+
+async def _http(method: str, path: str, body: bytes = b"",
+                headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+    from gameserver.asgi import application
+
+    comm = HttpCommunicator(application, method, path, body=body, headers=[HOST, *(headers or [])])
+    response = dict(await comm.get_response(timeout=10))
+    await comm.wait(timeout=10)  # the handler finishes (closes the request body) after sending
+    return response
+
+
+def _cookie(response: dict[str, Any]) -> bytes:
+    for name, value in response["headers"]:
+        if name.lower() == b"set-cookie" and value.startswith(b"sessionid="):
+            return bytes(value.split(b";", 1)[0])
+    raise AssertionError(f"no session cookie in {response['headers']!r}")
+
+
+def test_the_middleware_chain_is_built_sync() -> None:
+    from gameserver.asgi import django_http
+
+    assert not asyncio.iscoroutinefunction(getattr(django_http, "_middleware_chain"))  # noqa: B009
+
+
+@TX
+async def test_a_guest_login_over_asgi_never_returns_to_the_loop_and_its_cookie_logs_in() -> None:
+    calls = 0
+    real = AsyncToSync.__call__
+
+    def counting(self: AsyncToSync[Any, Any], *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(self, *args, **kwargs)
+
+    with mock.patch.object(AsyncToSync, "__call__", counting):
+        created = await _http("POST", "/api/session/guest",
+                              json.dumps({"name": "ann"}).encode(),
+                              [(b"content-type", b"application/json")])
+    assert created["status"] == 201, created["body"]
+    assert calls == 0, "the sync middleware went back to the event loop for the view"
+    user = json.loads(created["body"])["user"]
+
+    me = await _http("GET", "/api/session", headers=[(b"cookie", _cookie(created))])
+    assert me["status"] == 200, me["body"]
+    assert json.loads(me["body"])["user"] == user
+    anonymous = await _http("GET", "/api/session")
+    assert anonymous["status"] == 401
+
+
+@pytest.mark.django_db
+def test_a_guest_login_writes_its_session_row_once_with_the_user_in_it() -> None:
+    client = Client(HTTP_HOST="127.0.0.1")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/session/guest", {"name": "bob"},
+                               content_type="application/json")
+    assert response.status_code == 201
+    session_sql = [q["sql"] for q in queries.captured_queries if "django_session" in q["sql"]]
+    assert len(session_sql) == 1 and session_sql[0].startswith("INSERT"), session_sql
+    row = Session.objects.get()
+    assert row.get_decoded()["_auth_user_id"] == str(response.json()["user"]["id"])
+    assert client.get("/api/session").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_taken_key_is_never_overwritten_a_new_one_is_tried() -> None:
+    first = sessionstore.SessionStore()
+    first["owner"] = "first"
+    first.save()
+    taken = first.session_key
+    assert taken is not None
+
+    second = sessionstore.SessionStore()
+    keys = iter([taken, "k" * 32])
+    with mock.patch.object(sessionstore, "get_random_string", lambda *_: next(keys)):
+        second.create()
+        second["owner"] = "second"
+        second.save()
+    assert second.session_key == "k" * 32
+    assert sessionstore.SessionStore(taken).load() == {"owner": "first"}
+    assert sessionstore.SessionStore("k" * 32).load() == {"owner": "second"}
+
+    third = sessionstore.SessionStore()
+    with mock.patch.object(sessionstore, "get_random_string", lambda *_: taken), \
+            pytest.raises(CreateError):
+        third.save()
+    assert sessionstore.SessionStore(taken).load() == {"owner": "first"}
+
+
+@pytest.mark.django_db
+def test_an_existing_session_saves_as_an_update() -> None:
+    store = sessionstore.SessionStore()
+    store["n"] = 1
+    store.save()
+    again = sessionstore.SessionStore(store.session_key)
+    again["n"] = 2
+    with CaptureQueriesContext(connection) as queries:
+        again.save()
+    assert [q["sql"].split()[0] for q in queries.captured_queries
+            if "django_session" in q["sql"]] == ["UPDATE"]
+    assert sessionstore.SessionStore(store.session_key).load() == {"n": 2}
