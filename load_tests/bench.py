@@ -48,6 +48,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,8 +71,15 @@ PADDLE_RUNS = ("reference", "project")
 """The servers the paddle workload runs against."""
 JOIN_RUNS = ("reference", "project", "project-pg")
 """The servers of the join storm (``project-pg``: the ``joins-pg`` run)."""
-ALL_RUNS = (*GAME_RUNS, "engine", "lobby", "joins", "joins-pg", "paddle",
+ALL_RUNS = (*GAME_RUNS, "recording", "engine", "lobby", "joins", "joins-pg", "paddle",
             *(f"paddle-{n}" for n in PADDLE_RUNS))
+RECORDING_ORDER = ("project-norec", "project", "project", "project-norec", "project-norec",
+                   "project")
+"""The ``recording`` run: recording off and on, alternated (ABBAAB), each on a fresh server.
+
+At 1,000 players one process is at the edge of its core, where one run's
+delivery and p99 move by more than the 5 % the comparison is about; the
+medians of three of each, taken in turns, are what it reports."""
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 
 
@@ -687,6 +695,77 @@ def paddle_runs(wl: Workload, names: list[str], tmp: Path,
     return out
 
 
+def recording_runs(wl: Workload, tmp: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """Recording off and on in turns (:data:`RECORDING_ORDER`); every run and the medians."""
+    runs: list[dict[str, Any]] = []
+    for i, name in enumerate(RECORDING_ORDER, 1):
+        say(f"bench: recording {i}/{len(RECORDING_ORDER)}: {name} ({wl.ccu} bots, "
+            f"{wl.duration:.0f} s)…")
+        rec = game_run(name, wl, tmp, None)
+        runs.append(rec)
+        rep = rec.get("report") or {}
+        say(f"bench: recording {i}: " + (
+            f"delivery {rep.get('delivery_ratio')}, ack p99 "
+            f"{(rep.get('ack_latency_ms') or {}).get('p99')} ms" if rec["ok"]
+            else f"FAILED {str(rec['error'])[:300]}"))
+    return {"workload": workload_dict(wl), "runs": runs, "medians": recording_medians(runs)}
+
+
+def recording_medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per server name: the median delivery, ack p99 and CPU per snapshot of its good runs."""
+    medians: dict[str, dict[str, float | None]] = {}
+    for name in dict.fromkeys(r["name"] for r in runs):
+        reps = [r["report"] for r in runs if r["name"] == name and r["ok"] and r["report"]]
+        medians[name] = {
+            "delivery_ratio": _median([r.get("delivery_ratio") for r in reps]),
+            "ack_p99_ms": _median([r["ack_latency_ms"].get("p99") for r in reps]),
+            "cpu_us_per_snapshot": _median([cpu_us_per_snapshot(r) for r in reps]),
+        }
+    return medians
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def render_recording(results: dict[str, Any]) -> str:
+    """The ``recording`` block: each run in order, then the medians and on/off ratios."""
+    data = results["recording"]
+    lines = [
+        f"Workload: {_workload_text(data['workload'])}; recording off (`project-norec`) and on "
+        "(`project`) in turns, each on a fresh server.",
+        "",
+        "| # | run | delivered | ack p50 / p99 ms | server CPU s | CPU µs/snapshot |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for i, rec in enumerate(data["runs"], 1):
+        rep = rec.get("report")
+        if not rec.get("ok") or not rep:
+            err = str(rec.get("error") or "failed").splitlines()[0][:120].replace("|", "/")
+            lines.append(f"| {i} | {rec['name']} | failed: {err} | | | |")
+            continue
+        srv = rep.get("server") or {}
+        lines.append(
+            f"| {i} | {rec['name']} | {_f(100 * (rep['delivery_ratio'] or 0.0), 2)} % "
+            f"| {_f(rep['ack_latency_ms']['p50'])} / {_f(rep['ack_latency_ms']['p99'])} "
+            f"| {_f(srv.get('proc_cpu_s', srv.get('cpu_s')), 2)} "
+            f"| {_f(cpu_us_per_snapshot(rep))} |")
+    off, on = data["medians"].get("project-norec", {}), data["medians"].get("project", {})
+    lines += [
+        "",
+        "| median of each | delivered | ack p99 ms | CPU µs/snapshot |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, m in (("recording off", off), ("recording on", on)):
+        lines.append(f"| {label} | {_f(100 * (m.get('delivery_ratio') or 0.0), 2)} % "
+                     f"| {_f(m.get('ack_p99_ms'))} | {_f(m.get('cpu_us_per_snapshot'))} |")
+    keys = ("delivery_ratio", "ack_p99_ms", "cpu_us_per_snapshot")
+    lines.append("| on / off | " + " | ".join(_ratio(on.get(k), off.get(k)) for k in keys)
+                 + " |")
+    return "\n".join(lines)
+
+
 def main_bench(a: argparse.Namespace) -> int:
     """Run the bench; write ``a.out`` and regenerate ``a.docs``. Returns 0."""
     wl = QUICK if a.quick else FULL
@@ -748,6 +827,8 @@ def main_bench(a: argparse.Namespace) -> int:
                                          ("project-pg", "joins-pg")) if run in selected]
         if join_servers:
             results["joins"] = join_runs(join_servers, tmp, bool(a.quick), say)
+        if "recording" in selected and not a.quick:
+            results["recording"] = recording_runs(wl, tmp, say)
         paddle_servers = [n for n in PADDLE_RUNS
                           if not a.only or "paddle" in a.only or f"paddle-{n}" in a.only]
         if paddle_servers:
@@ -762,6 +843,8 @@ def main_bench(a: argparse.Namespace) -> int:
         blocks["paddle"] = render_tables({**results, **results["paddle"]}, PADDLE_RUNS)["game"]
     if results.get("joins"):
         blocks["joins"] = render_joins(results)
+    if results.get("recording"):
+        blocks["recording"] = render_recording(results)
     update_docs(a.docs, blocks)
     say(f"bench: wrote {a.out} and {a.docs}")
     return 0

@@ -155,11 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--docs", type=Path, default=Path("docs/benchmarks.md"),
                    help="markdown file whose generated tables are regenerated")
     b.add_argument("--only", action="append", default=[],
-                   help="run only these runs (reference, project, textbook, redis, "
-                        "redis-sticky, engine, lobby, joins, joins-pg, paddle, "
-                        "paddle-reference, paddle-project); repeatable. joins = the join "
-                        "storm against reference and project; joins-pg = the project's on a "
-                        "scratch database on the PostgreSQL server DATABASE_URL names. "
+                   help="run only these runs (reference, project, project-norec, textbook, "
+                        "redis, redis-sticky, recording, engine, lobby, joins, joins-pg, "
+                        "paddle, paddle-reference, paddle-project); repeatable. recording = "
+                        "recording off and on at full size, three of each in turns; "
+                        "joins = the join storm against reference and project; "
+                        "joins-pg = the project's on a scratch database on the PostgreSQL server "
+                        "DATABASE_URL names. "
                         "paddle = the paddle workload against reference and project")
     b.add_argument("--quiet", action="store_true")
     c = sub.add_parser("capacity", help="measure this machine and model 10k/100k players "

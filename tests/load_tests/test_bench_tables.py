@@ -9,6 +9,8 @@ from load_tests.bench import (
     PADDLE_RUNS,
     cpu_us_per_snapshot,
     lobby_table,
+    recording_medians,
+    render_recording,
     render_tables,
     update_docs,
 )
@@ -138,3 +140,26 @@ def test_the_burst_reads_the_servers_batches_from_metrics() -> None:
             "arena_chat_batch_messages_count 20.0\narena_chat_batch_messages_sum 2000.0\n")
     assert server_batches(page) == (20.0, 2000.0)
     assert server_batches("process_cpu_seconds_total 1.0\n") is None
+
+
+def test_recording_block_shows_every_run_in_turn_and_the_ratio_of_the_medians() -> None:
+    off = [_report(0.90, 200.0, 9.0, 900), _report(0.96, 180.0, 9.6, 960),
+           _report(0.94, 190.0, 9.4, 940)]
+    on = [_report(0.95, 150.0, 9.5, 950), _report(0.93, 170.0, 9.3, 930),
+          _report(0.97, 160.0, 9.7, 970)]
+    runs = [{"name": "project-norec", "ok": True, "report": off[0]},
+            {"name": "project", "ok": True, "report": on[0]},
+            {"name": "project", "ok": True, "report": on[1]},
+            {"name": "project-norec", "ok": True, "report": off[1]},
+            {"name": "project-norec", "ok": False, "error": "TimeoutError: x", "report": None},
+            {"name": "project", "ok": True, "report": on[2]}]
+    text = render_recording({"recording": {
+        "workload": {"rooms": 1, "players_per_room": 10, "duration": 5.0},
+        "runs": runs,
+        "medians": recording_medians(runs)}})
+    rows = [line for line in text.splitlines() if line[2:3].isdigit()]
+    assert [r.split(" | ")[1] for r in rows[:6]] == [r["name"] for r in runs]
+    assert "| 5 | project-norec | failed: TimeoutError: x |" in text
+    # Medians of the good runs: off 93 % / 190 ms (two), on 95 % / 160 ms (three).
+    assert "| recording off | 93.00 % | 190.0 | 10,000.0 |" in text
+    assert "| on / off | 1.02× | 0.84× | 1.00× |" in text
