@@ -69,14 +69,14 @@ class RoomHub:
         sent = sent_bytes = 0
         if events is None:
             for conn in tuple(self.active):
-                if await self._write(conn, delta, delta_frame):
+                if conn.write_ready(delta_frame) or await self._write(conn, delta, delta_frame):
                     sent += 1
             sent_bytes = sent * len(delta)
         else:
             # The tick's events and its delta: one write per socket, not two.
             frames = websocket_frame(events) + delta_frame
             for conn in tuple(self.active):
-                if await conn.write_many([events, delta], frames):
+                if conn.write_ready(frames) or await conn.write_many([events, delta], frames):
                     sent += 1
                 else:
                     self.remove(conn)
@@ -103,7 +103,7 @@ class RoomHub:
         sent = 0
         frame = websocket_frame(data)
         for conn in self.connections():
-            if await self._write(conn, data, frame):
+            if conn.write_ready(frame) or await self._write(conn, data, frame):
                 sent += 1
         metrics.BYTES_SENT_TALLY.count += sent * len(data)
 

@@ -15,9 +15,10 @@ reaches below them, on live objects of daphne 4.2, autobahn 26.10, Twisted
   socket, and `FastSocket.pending_bytes` says how much is queued for a
   client that stopped reading;
 * the read callback: under Twisted's asyncio reactor (daphne's), the socket's
-  readiness calls the reactor's own read step directly instead of through
-  `twisted.python.log.callWithLogger`, which builds a log prefix and a log
-  context for every read (`direct_reads`, with its own guard).
+  readiness calls one small callback that reads and hands the bytes to the
+  protocol, instead of Twisted's five-call read path that builds a log prefix
+  and a log context for every read; anything but bytes goes back to the
+  reactor's own read step (`direct_reads`, with its own guard).
 
 Whether a socket gets all of that is decided once, by `fast_socket`: only
 when the installed versions are inside `TESTED_VERSIONS` (the bounds of
@@ -117,11 +118,11 @@ PROTOCOL_ATTRIBUTES = (
 TRANSPORT_ATTRIBUTES = (
     # Twisted's TCP transport (twisted.internet.tcp.Connection)
     "dataBuffer", "offset", "_tempDataLen", "socket", "disconnecting",
-    "write", "loseWriteConnection",
+    "write", "loseWriteConnection", "bufferSize", "protocol",
 )
 """Names the fast path reads or calls on the protocol's Twisted transport."""
 
-REACTOR_ATTRIBUTES = ("_asyncioEventloop", "_readers", "_readOrWrite")
+REACTOR_ATTRIBUTES = ("_asyncioEventloop", "_readers", "_readOrWrite", "_disconnectSelectable")
 """Names `direct_reads` reads or calls on Twisted's asyncio reactor (the transport's `reactor`)."""
 
 KERNEL_CHECK_EVERY = 8
@@ -328,17 +329,24 @@ def websocket_frame(payload: bytes, text: bool = False) -> bytes:
 
 
 def direct_reads(transport: Any) -> bool:
-    """Have the event loop call the reactor's read step for `transport` without the log wrapper.
+    """Have the event loop read `transport`'s socket with one small callback of ours.
 
     Twisted's asyncio reactor registers each reader with the event loop as
     `callWithLogger(reader, reactor._readOrWrite, reader, True)`: for every
     read it asks the transport for its log prefix and runs the read inside a
-    fresh log context (a dict copied and pushed), only to label log lines
-    that `_readOrWrite` itself writes with its own error handling (a failed
-    read is logged and the connection closed there). This registers
-    `_readOrWrite` for the socket's descriptor directly; the reactor's own
-    bookkeeping (`_readers`) is unchanged, so pausing, resuming and closing
-    work as before (a paused and resumed transport gets the wrapper back).
+    fresh log context, then `_readOrWrite` checks the descriptor and calls the
+    transport's `doRead`, which calls `recv` and then `_dataReceived`, which
+    calls the protocol: five Python calls around one `recv` and one
+    `dataReceived`, on every read of every socket. This registers a callback
+    that does just those two (`recv` of the transport's `bufferSize`, then
+    `transport.protocol.dataReceived`) and hands everything else back to the
+    reactor: the end of the stream goes to its own read step `_readOrWrite`
+    (which reads again, sees the end and closes the connection as always); an
+    error from `recv`, and an exception from the protocol (logged), to
+    `_disconnectSelectable`, as `_readOrWrite` does with them. The
+    reactor's bookkeeping (`_readers`) is unchanged, so pausing, resuming and
+    closing work as before (a paused and resumed transport gets the reactor's
+    own registration back).
 
     Returns False and changes nothing when the transport is not a reader of
     an asyncio reactor with the names in `REACTOR_ATTRIBUTES` (e.g. under
@@ -350,7 +358,27 @@ def direct_reads(transport: Any) -> bool:
     fd = reactor._readers.get(transport)
     if fd is None or fd != transport.fileno():
         return False  # not reading now (paused, or polled some other way)
-    reactor._asyncioEventloop.add_reader(fd, reactor._readOrWrite, transport, True)
+    recv, size = transport.socket.recv, transport.bufferSize
+    read_step, disconnect = reactor._readOrWrite, reactor._disconnectSelectable
+
+    def readable() -> None:
+        try:
+            data = recv(size)
+        except BlockingIOError:
+            return  # woken for nothing: as Twisted's doRead
+        except OSError as exc:
+            disconnect(transport, exc, True)  # the connection is lost (reset, ...)
+            return
+        if not data:
+            read_step(transport, True)  # the end: the reactor's own step sees it and closes
+            return
+        try:
+            transport.protocol.dataReceived(data)
+        except Exception as exc:
+            logger.exception("error in a socket's read callback; closing the connection")
+            disconnect(transport, exc, True)
+
+    reactor._asyncioEventloop.add_reader(fd, readable)
     return True
 
 

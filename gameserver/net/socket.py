@@ -106,6 +106,19 @@ class Socket:
                 return False
         return True
 
+    def write_ready(self, frame: bytes) -> bool:
+        """Write a prebuilt frame at once if the server allows it and the client keeps up.
+
+        The hubs' per-socket fast path: no coroutine per socket per snapshot.
+        False means nothing was written (closed, no fast writer, or over its
+        backlog): then `write` / `write_many`, which also drop a slow client.
+        """
+        if self.closed or self._frame_writer is None:
+            return False
+        if self._pending is not None and self._pending() > self.max_pending_bytes:
+            return False
+        return self._frame_writer(frame)
+
     def write_now(self, data: bytes) -> bool:
         """Write one binary frame synchronously if the server allows it (False: use `write`)."""
         if self.closed or self._frame_writer is None:

@@ -17,6 +17,7 @@ import functools
 import logging
 import select
 import socket
+import struct
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -641,14 +642,15 @@ def _spin(loop: asyncio.AbstractEventLoop, until: Any) -> None:
             return
 
 
-def test_direct_reads_skip_the_log_wrapper_and_keep_twisteds_read_step(
+def test_direct_reads_skip_twisteds_read_path_and_keep_its_bookkeeping(
     asyncio_tcp: tuple[asyncio.AbstractEventLoop, Any, tcp.Server, _Collect, socket.socket],
 ) -> None:
     loop, reactor, transport, protocol, client = asyncio_tcp
     fd = transport.fileno()
     assert _loop_callback(loop, fd) is twisted_log.callWithLogger  # Twisted's own
     assert adapter.direct_reads(transport)
-    assert _loop_callback(loop, fd) == reactor._readOrWrite
+    assert _loop_callback(loop, fd) is not twisted_log.callWithLogger
+    assert _loop_callback(loop, fd) != reactor._readOrWrite
     assert reactor._readers[transport] == fd  # the reactor's bookkeeping is untouched
     client.sendall(b"hello")
     _spin(loop, lambda: protocol.data == b"hello")
@@ -664,6 +666,58 @@ def test_direct_reads_skip_the_log_wrapper_and_keep_twisteds_read_step(
     _spin(loop, lambda: protocol.lost is not None)
     assert protocol.lost is not None and not transport.connected
     assert transport not in reactor._readers
+
+
+class _Failing(_Collect):
+    def dataReceived(self, data: bytes) -> None:
+        raise RuntimeError("boom")
+
+
+def test_direct_reads_close_the_connection_when_the_protocol_raises(
+    asyncio_tcp: tuple[asyncio.AbstractEventLoop, Any, tcp.Server, _Collect, socket.socket],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop, reactor, transport, _, client = asyncio_tcp
+    failing = _Failing()
+    transport.protocol = failing  # type: ignore[assignment]
+    assert adapter.direct_reads(transport)
+    client.sendall(b"hello")
+    _spin(loop, lambda: failing.lost is not None)
+    assert failing.lost is not None and failing.lost.check(RuntimeError)
+    assert not transport.connected and transport not in reactor._readers
+    assert "error in a socket's read callback" in caplog.text
+
+
+def test_direct_reads_report_a_reset_connection_as_lost() -> None:
+    loop = asyncio.new_event_loop()
+    reactor: Any = AsyncioSelectorReactor(loop)
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    server_sock, _ = listener.accept()
+    listener.close()
+    server_sock.setblocking(False)
+    protocol = _Collect()
+    transport = tcp.Server(
+        server_sock, protocol, ("127.0.0.1", 1), None, 1, reactor  # type: ignore[arg-type]
+    )
+    protocol.makeConnection(transport)  # type: ignore[no-untyped-call]
+    transport.startReading()
+    try:
+        assert adapter.direct_reads(transport)
+        client.sendall(b"before")
+        _spin(loop, lambda: protocol.data == b"before")
+        # Closing with SO_LINGER 0 sends a reset: the server's recv fails.
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+        _spin(loop, lambda: protocol.lost is not None)
+        assert protocol.lost is not None and protocol.lost.check(ConnectionResetError)
+        assert not transport.connected and transport not in reactor._readers
+    finally:
+        client.close()
+        if transport.connected:
+            transport.stopReading()
+            transport.socket.close()
+        loop.close()
 
 
 def test_direct_reads_leave_other_reactors_alone(wire: Wire) -> None:
@@ -701,6 +755,33 @@ def test_a_pair_of_messages_goes_out_in_one_write_and_in_order(wire: Wire) -> No
     assert [(f.opcode, f.data) for f in wire.received()] == [
         (Opcode.BINARY, b"events"), (Opcode.BINARY, b"delta")
     ]
+
+
+def test_write_ready_writes_at_once_only_for_an_open_socket_that_keeps_up(wire: Wire) -> None:
+    fast = fast_socket(wire.send)
+    assert fast is not None
+    backlog = 0
+    fast_pending = fast.pending_bytes
+    sock = Socket(wire.send, 100, fast)
+    sock._pending = lambda: fast_pending() + backlog
+    assert sock.write_ready(websocket_frame(b"now"))
+    backlog = 101  # over its limit: not written here; `write` is the one that drops it
+    assert not sock.write_ready(websocket_frame(b"never"))
+    assert not sock.closed
+    backlog = 0
+    sock.closed = True
+    assert not sock.write_ready(websocket_frame(b"closed"))
+    assert [f.data for f in wire.received()] == [b"now"]
+
+
+def test_write_ready_is_never_taken_on_the_fallback() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    assert not Socket(send, 1 << 20).write_ready(websocket_frame(b"x"))
+    assert sent == []
 
 
 def test_a_pair_of_messages_on_the_fallback_is_two_asgi_sends_in_order() -> None:
