@@ -611,10 +611,14 @@ class _Collect(Protocol_):
 @pytest.fixture
 def asyncio_tcp() -> Iterator[tuple[asyncio.AbstractEventLoop, Any, tcp.Server, _Collect,
                                     socket.socket]]:
-    """A Twisted TCP transport reading through an asyncio reactor (as daphne runs it)."""
+    """A Twisted TCP transport reading through an asyncio reactor (as daphne runs it),
+    and its client's socket, over loopback TCP."""
     loop = asyncio.new_event_loop()
     reactor = AsyncioSelectorReactor(loop)
-    client, server_sock = socket.socketpair()
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    server_sock, _ = listener.accept()
+    listener.close()
     server_sock.setblocking(False)
     protocol = _Collect()
     transport = tcp.Server(
@@ -688,36 +692,19 @@ def test_direct_reads_close_the_connection_when_the_protocol_raises(
     assert "error in a socket's read callback" in caplog.text
 
 
-def test_direct_reads_report_a_reset_connection_as_lost() -> None:
-    loop = asyncio.new_event_loop()
-    reactor: Any = AsyncioSelectorReactor(loop)
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(listener.getsockname())
-    server_sock, _ = listener.accept()
-    listener.close()
-    server_sock.setblocking(False)
-    protocol = _Collect()
-    transport = tcp.Server(
-        server_sock, protocol, ("127.0.0.1", 1), None, 1, reactor  # type: ignore[arg-type]
-    )
-    protocol.makeConnection(transport)  # type: ignore[no-untyped-call]
-    transport.startReading()
-    try:
-        assert adapter.direct_reads(transport)
-        client.sendall(b"before")
-        _spin(loop, lambda: protocol.data == b"before")
-        # Closing with SO_LINGER 0 sends a reset: the server's recv fails.
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        client.close()
-        _spin(loop, lambda: protocol.lost is not None)
-        assert protocol.lost is not None and protocol.lost.check(ConnectionResetError)
-        assert not transport.connected and transport not in reactor._readers
-    finally:
-        client.close()
-        if transport.connected:
-            transport.stopReading()
-            transport.socket.close()
-        loop.close()
+def test_direct_reads_report_a_reset_connection_as_lost(
+    asyncio_tcp: tuple[asyncio.AbstractEventLoop, Any, tcp.Server, _Collect, socket.socket],
+) -> None:
+    loop, reactor, transport, protocol, client = asyncio_tcp
+    assert adapter.direct_reads(transport)
+    client.sendall(b"before")
+    _spin(loop, lambda: protocol.data == b"before")
+    # Closing with SO_LINGER 0 sends a reset: the server's recv fails.
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+    _spin(loop, lambda: protocol.lost is not None)
+    assert protocol.lost is not None and protocol.lost.check(ConnectionResetError)
+    assert not transport.connected and transport not in reactor._readers
 
 
 def test_direct_reads_leave_other_reactors_alone(wire: Wire) -> None:
