@@ -232,9 +232,9 @@ def claim_seat(name: str, user: User, invite: str | None = None) -> Seat:
     """Take (or re-take) a joined seat in open room `name`; RoomError if refused."""
     _check_name(name)
     with transaction.atomic():
-        seats = _Seats(_locked_open_room(name))
+        seats = _Seats.read([_locked_open_room(name)])[0]
         seat = seats.claim(user, invite)
-        if seats.save():
+        if _Seats.save([seats]):
             after_commit_changed(name)
     return seat
 
@@ -244,21 +244,31 @@ class _Seats:
 
     One read of the room's seats (a room has a few dozen at most) answers, for
     every claim made through this object, whether the user holds one and how
-    many count against capacity, so a batch of joins to one room reads them
-    once. `save()` then writes what the successful claims changed: expired
-    reservations deleted (only when some claim succeeded, so a refusal writes
-    nothing), re-taken reservations marked joined, new seats in one insert.
+    many count against capacity, so a batch of joins reads them once (one
+    query for all its rooms, `read`). `save` then writes what the successful
+    claims changed: expired reservations deleted (only in a room where some
+    claim succeeded, so a refusal writes nothing), re-taken reservations
+    marked joined, new seats in one insert.
     """
 
-    def __init__(self, room: Room) -> None:
+    def __init__(self, room: Room, rows: list[Seat], now: Any) -> None:
         self.room = room
-        self.now = timezone.now()
-        self.rows = list(Seat.objects.filter(room=room))
-        self.expired = [s.pk for s in self.rows if not s.joined
-                        and s.reserved_until is not None and s.reserved_until <= self.now]
+        self.now = now
+        self.rows = rows
+        self.expired = [s.pk for s in rows if not s.joined
+                        and s.reserved_until is not None and s.reserved_until <= now]
         self.claimed = False
         self.retaken: list[Seat] = []
         self.added: list[Seat] = []
+
+    @classmethod
+    def read(cls, rooms: list[Room]) -> list[_Seats]:
+        """The seats of each of these locked rooms, in one query."""
+        rows: dict[int, list[Seat]] = {room.pk: [] for room in rooms}
+        for seat in Seat.objects.filter(room__in=list(rows)):
+            rows[seat.room_id].append(seat)
+        now = timezone.now()
+        return [cls(room, rows[room.pk], now) for room in rooms]
 
     def claim(self, user: User, invite: str | None) -> Seat:
         """The user's joined seat (held already, re-taken or new); RoomError if refused."""
@@ -279,17 +289,20 @@ class _Seats:
         self.claimed = True
         return seat
 
-    def save(self) -> bool:
-        """Write the successful claims; True if the room's players changed."""
-        if not self.claimed:
-            return False
-        if self.expired:
-            Seat.objects.filter(pk__in=self.expired).delete()
-        for seat in self.retaken:
-            seat.save(update_fields=["joined", "reserved_until"])
-        if self.added:
-            Seat.objects.bulk_create(self.added)
-        return bool(self.retaken or self.added)
+    @staticmethod
+    def save(rooms: list[_Seats]) -> set[str]:
+        """Write the successful claims of these rooms; the names whose players changed."""
+        claimed = [r for r in rooms if r.claimed]
+        expired = [pk for r in claimed for pk in r.expired]
+        if expired:
+            Seat.objects.filter(pk__in=expired).delete()
+        for r in claimed:
+            for seat in r.retaken:
+                seat.save(update_fields=["joined", "reserved_until"])
+        added = [seat for r in claimed for seat in r.added]
+        if added:
+            Seat.objects.bulk_create(added)
+        return {r.room.name for r in claimed if r.retaken or r.added}
 
 
 Who = User | tokens.Claims
@@ -397,13 +410,14 @@ def _join_all(requests: Sequence[JoinRequest]) -> list[JoinResult]:
     first: dict[str, str] = {}
     for _, r, _, wanted in ready:
         first.setdefault(r.name, wanted)
-    seats: dict[str, _Seats] = {}
+    locked: list[Room] = []
     opened: set[str] = set()
     for name in sorted(first):
         room, changed = _open_locked(name, None, first[name])
-        seats[name] = _Seats(room)
+        locked.append(room)
         if changed:
             opened.add(name)
+    seats = {s.room.name: s for s in _Seats.read(locked)}
     for i, r, user, wanted in ready:
         room = seats[r.name].room
         try:
@@ -415,9 +429,8 @@ def _join_all(requests: Sequence[JoinRequest]) -> list[JoinResult]:
             results[i] = exc
             continue
         results[i] = (user, room)
-    for name in sorted(seats):
-        if seats[name].save() or name in opened:
-            after_commit_changed(name)
+    for name in sorted(_Seats.save(list(seats.values())) | opened):
+        after_commit_changed(name)
     return cast(list[JoinResult], results)
 
 

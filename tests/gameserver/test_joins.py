@@ -267,8 +267,11 @@ def test_joins_taken_together_answer_each_as_if_alone(
         ("b-room", a.pk), ("b-room", b.pk), ("club", d.pk), ("a-room", e.pk)}
     assert Room.objects.get(name="a-room").game == "paddle"
     sql = _statements(queries)
-    # One query for every token's user; each room locked once, in name order.
+    # One query for every token's user, one read of every room's seats, one
+    # insert of the new seats; each room locked once, in name order.
     assert sum('"lobby_user"' in s for s in sql) == 1, "\n".join(sql)
+    assert sum(s.startswith("SELECT") and 'FROM "lobby_seat"' in s for s in sql) == 1
+    assert sum(s.startswith('INSERT INTO "lobby_seat"') for s in sql) == 1
     locked = [name for s in sql if s.startswith('SELECT') and 'FROM "lobby_room"' in s
               for name in ("a-room", "b-room", "club") if f"'{name}'" in s]
     assert locked == ["a-room", "b-room", "club"], "\n".join(sql)
