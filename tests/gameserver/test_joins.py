@@ -328,3 +328,44 @@ async def test_joins_waiting_together_go_in_one_database_call(settings: Any) -> 
     seated = await db(lambda: set(Seat.objects.filter(room__name="qb").values_list(
         "user_id", flat=True)))()
     assert seated == {players[i][0].pk for i in (0, 2, 3)}
+
+
+@pytest.mark.skipif(
+    django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+    reason="the SQLite test database is shared-cache in-memory (table locks, no busy wait); "
+    "on SQLite one process's joins all go through its one database thread",
+)
+def test_batches_racing_for_the_same_rooms_never_overfill_them(
+        settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # Two processes' batches naming the same rooms in opposite orders: each
+    # room's lock makes the capacity check hold across them, and locking in
+    # name order means neither waits for the other in a cycle.
+    settings.ARENA = settings.ARENA.model_copy(update={"max_players_per_room": 2})
+    rooms.open_room("race-a")
+    rooms.open_room("race-b")
+    claims = [_guest_claims(f"p{i}")[1] for i in range(6)]
+    batches = [
+        [rooms.JoinRequest(name, c) for name, c in zip(
+            ("race-b", "race-a", "race-b"), claims[:3], strict=True)],
+        [rooms.JoinRequest(name, c) for name, c in zip(
+            ("race-a", "race-b", "race-a"), claims[3:], strict=True)],
+    ]
+    answers: list[list[str]] = []
+    start = threading.Barrier(len(batches))
+
+    def race(batch: list[rooms.JoinRequest]) -> None:
+        start.wait(5)
+        try:
+            answers.append(_codes(rooms.join_many(batch)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=race, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(code for a in answers for code in a) == ["room_full"] * 2 + ["seated"] * 4
+    for name in ("race-a", "race-b"):
+        assert Seat.objects.filter(room__name=name, joined=True).count() == 2
+    assert "joins failed" not in caplog.text
