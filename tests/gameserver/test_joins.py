@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from channels.db import database_sync_to_async as db
@@ -33,6 +33,7 @@ from lobby.models import Room, Seat, User
 from tests.gameserver.game_client import GameClient, new_guest
 
 pytestmark = pytest.mark.django_db(transaction=True)
+T = TypeVar("T")
 # Async tests read the database through database_sync_to_async, which closes
 # the connection after each call (Django's async ORM methods leave it open,
 # and PostgreSQL then refuses to drop the test database).
@@ -69,6 +70,26 @@ def _statements(queries: CaptureQueriesContext) -> list[str]:
 def _guest_claims(name: str) -> tuple[User, tokens.Claims]:
     user = create_guest(name)
     return user, tokens.claims(tokens.issue(user))
+
+
+def _race(work: Callable[[T], list[str]], args: list[T]) -> list[str]:
+    """`work(arg)` for every arg at once, a thread each (its own connection); all outcomes."""
+    outcomes: list[str] = []
+    start = threading.Barrier(len(args))
+
+    def run(arg: T) -> None:
+        start.wait(5)
+        try:
+            outcomes.extend(work(arg))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return outcomes
 
 
 # What a join costs --------------------------------------------------------------------
@@ -204,25 +225,15 @@ def test_threads_racing_for_the_last_seat_one_gets_in(settings: Any) -> None:
     settings.ARENA = settings.ARENA.model_copy(update={"max_players_per_room": 1})
     rooms.open_room("q7")
     users = [create_guest(f"p{i}") for i in range(4)]
-    outcomes: list[str] = []
-    start = threading.Barrier(len(users))
 
-    def race(user: User) -> None:
-        start.wait(5)
+    def join(user: User) -> list[str]:
         try:
             rooms.join("q7", user)
-            outcomes.append("seated")
         except rooms.RoomError as exc:
-            outcomes.append(exc.code)
-        finally:
-            connection.close()
+            return [exc.code]
+        return ["seated"]
 
-    threads = [threading.Thread(target=race, args=(u,)) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert sorted(outcomes) == ["room_full"] * 3 + ["seated"]
+    assert sorted(_race(join, users)) == ["room_full"] * 3 + ["seated"]
     assert Seat.objects.filter(room__name="q7").count() == 1
 
 
@@ -350,22 +361,8 @@ def test_batches_racing_for_the_same_rooms_never_overfill_them(
         [rooms.JoinRequest(name, c) for name, c in zip(
             ("race-a", "race-b", "race-a"), claims[3:], strict=True)],
     ]
-    answers: list[list[str]] = []
-    start = threading.Barrier(len(batches))
-
-    def race(batch: list[rooms.JoinRequest]) -> None:
-        start.wait(5)
-        try:
-            answers.append(_codes(rooms.join_many(batch)))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=race, args=(b,)) for b in batches]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert sorted(code for a in answers for code in a) == ["room_full"] * 2 + ["seated"] * 4
+    answers = _race(lambda batch: _codes(rooms.join_many(batch)), batches)
+    assert sorted(answers) == ["room_full"] * 2 + ["seated"] * 4
     for name in ("race-a", "race-b"):
         assert Seat.objects.filter(room__name=name, joined=True).count() == 2
     assert "joins failed" not in caplog.text
