@@ -354,8 +354,8 @@ def join_many(requests: Sequence[JoinRequest]) -> list[JoinResult]:
 
     The runtime's database thread takes the joins that queued while it was
     busy together (gameserver/joins.py): one query for all the tokens'
-    users, one lock and one read of seats per room, one insert per room, one
-    commit, instead of all of that per join. A refusal is that request's
+    users, one lock per room, one read of all its rooms' seats, one insert of
+    all new seats, one commit, instead of all of that per join. A refusal is that request's
     answer and writes nothing; the others go on. Rooms are locked in name
     order, so two processes' batches cannot deadlock. If the batch fails as a
     whole (a database error), each request is retried alone with `join`.
