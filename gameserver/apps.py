@@ -27,6 +27,10 @@ class GameserverConfig(AppConfig):
 
         # Before daphne's CLI builds its access logger (see gameserver/logs.py).
         logs.install_access_log()
+        # Under daphne, autobahn is loaded by now: no settings dump per connection.
+        from gameserver.net.daphne import lazy_config_dump
+
+        lazy_config_dump()
         # Every stored chat line, lobby or room, whoever stores it.
         post_save.connect(_count_chat, sender="lobby.ChatMessage", weak=False,
                           dispatch_uid="arena-chat-metric")

@@ -23,7 +23,7 @@ from engine import protocol
 from engine.errors import EngineError, FrameError
 from engine.game import AnyGame
 from engine.protocol import InputBase, PingFrame
-from gameserver import metrics
+from gameserver import joins, metrics
 from gameserver.connection import Connection
 from gameserver.manager import Draining, RoomManager, TooManyRooms, get_manager
 from gameserver.net.closecodes import CloseCode
@@ -124,8 +124,9 @@ class GameConsumer(AsyncWebsocketConsumer):
         # another game refuses it (`wrong_game`). Absent: the room's own game.
         wanted = query_param(self.scope, "game") or None
         try:
-            # One database call: the token's user (revoked: refused), the room, the seat.
-            user, row = await lobby_rooms.ajoin(
+            # One database call, shared with the joins queued beside it: the
+            # token's user (revoked: refused), the room, the seat.
+            user, row = await joins.ajoin(
                 self.room, who, game=wanted, invite=invite,
                 spectator=self.spectator)
             self.game = games.get(row.game)

@@ -7,6 +7,9 @@ The runtime (gameserver/) calls these; most sync functions have an async
   a game socket enters, in one database call: `who` is a user or a bearer
   token's claims, checked first (`tokens.TokenError`); then `open_room` and
   `claim_seat` in one transaction, or `check_view` for a spectator.
+- `join_many(requests) -> [(User, Room) or the refusal]`: players' joins in
+  one transaction, each answered as `join` would; the runtime's joins that
+  queue while its database thread is busy go together (gameserver/joins.py).
 - `open_room(name, game=None) -> Room`: get or create an open PUBLIC room
   of `game` (None: the default game) with that game's `max_players`; a
   closed room of that name is reopened as public. An open room of another
@@ -38,11 +41,13 @@ turns it into debounced `rooms` pushes (gameserver/roomlist.py).
 
 from __future__ import annotations
 
+import copy
 import logging
 import secrets
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 from channels.db import database_sync_to_async
 from django.db import IntegrityError, transaction
@@ -227,42 +232,96 @@ def claim_seat(name: str, user: User, invite: str | None = None) -> Seat:
     """Take (or re-take) a joined seat in open room `name`; RoomError if refused."""
     _check_name(name)
     with transaction.atomic():
-        seat, changed = _claim_locked(_locked_open_room(name), user, invite)
-        if changed:
+        seats = _Seats.read([_locked_open_room(name)])[0]
+        seat = seats.claim(user, invite)
+        if _Seats.save([seats]):
             after_commit_changed(name)
     return seat
 
 
-def _claim_locked(room: Room, user: User, invite: str | None) -> tuple[Seat, bool]:
-    """Inside a transaction, on the locked open `room`: `claim_seat`'s work; (seat, changed).
+class _Seats:
+    """The seats of a locked open room, read once; claims are decided in memory.
 
-    One read of the room's seats (a room has a few dozen at most) answers
-    whether the user holds one and how many count against capacity; expired
-    reservations are deleted only when there are some.
+    One read of the room's seats (a room has a few dozen at most) answers, for
+    every claim made through this object, whether the user holds one and how
+    many count against capacity, so a batch of joins reads them once (one
+    query for all its rooms, `read`). `save` then writes what the successful
+    claims changed: expired reservations deleted (only in a room where some
+    claim succeeded, so a refusal writes nothing), re-taken reservations
+    marked joined, new seats in one insert.
     """
-    now = timezone.now()
-    seats = list(Seat.objects.filter(room=room))
-    expired = [s.pk for s in seats
-               if not s.joined and s.reserved_until is not None and s.reserved_until <= now]
-    if expired:
-        Seat.objects.filter(pk__in=expired).delete()
-    seat = next((s for s in seats if s.user_id == user.pk and s.holds(now)), None)
-    if seat is not None:
-        if seat.joined:
-            return seat, False
-        seat.joined = True
-        seat.reserved_until = None
-        seat.save(update_fields=["joined", "reserved_until"])
-        return seat, True
-    if not may_enter(room, user, invite):
-        raise RoomError("private", "this room is private: an invite is needed")
-    if sum(1 for s in seats if s.holds(now)) >= room.max_players:
-        raise RoomError("room_full", f"room {room.name!r} is full")
-    return Seat.objects.create(room=room, user=user, joined=True), True
+
+    def __init__(self, room: Room, rows: list[Seat], now: Any) -> None:
+        self.room = room
+        self.now = now
+        self.rows = rows
+        self.expired = [s.pk for s in rows if not s.joined
+                        and s.reserved_until is not None and s.reserved_until <= now]
+        self.claimed = False
+        self.retaken: list[Seat] = []
+        self.added: list[Seat] = []
+
+    @classmethod
+    def read(cls, rooms: list[Room]) -> list[_Seats]:
+        """The seats of each of these locked rooms, in one query."""
+        rows: dict[int, list[Seat]] = {room.pk: [] for room in rooms}
+        for seat in Seat.objects.filter(room__in=list(rows)):
+            rows[seat.room_id].append(seat)
+        now = timezone.now()
+        return [cls(room, rows[room.pk], now) for room in rooms]
+
+    def claim(self, user: User, invite: str | None) -> Seat:
+        """The user's joined seat (held already, re-taken or new); RoomError if refused."""
+        now = self.now
+        seat = next((s for s in self.rows if s.user_id == user.pk and s.holds(now)), None)
+        if seat is None:
+            if not may_enter(self.room, user, invite):
+                raise RoomError("private", "this room is private: an invite is needed")
+            if sum(1 for s in self.rows if s.holds(now)) >= self.room.max_players:
+                raise RoomError("room_full", f"room {self.room.name!r} is full")
+            seat = Seat(room=self.room, user=user, joined=True)
+            self.rows.append(seat)
+            self.added.append(seat)
+        elif not seat.joined:
+            seat.joined = True
+            seat.reserved_until = None
+            self.retaken.append(seat)
+        self.claimed = True
+        return seat
+
+    @staticmethod
+    def save(rooms: list[_Seats]) -> set[str]:
+        """Write the successful claims of these rooms; the names whose players changed."""
+        claimed = [r for r in rooms if r.claimed]
+        expired = [pk for r in claimed for pk in r.expired]
+        if expired:
+            Seat.objects.filter(pk__in=expired).delete()
+        for r in claimed:
+            for seat in r.retaken:
+                seat.save(update_fields=["joined", "reserved_until"])
+        added = [seat for r in claimed for seat in r.added]
+        if added:
+            Seat.objects.bulk_create(added)
+        return {r.room.name for r in claimed if r.retaken or r.added}
 
 
 Who = User | tokens.Claims
 """Who enters: a user (a browser's session), or a bearer token's checked-signature claims."""
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    """A player's socket asks to enter room `name` (see `join`)."""
+
+    name: str
+    who: Who
+    game: str | None = None
+    invite: str | None = None
+
+
+JoinResult = tuple[User, Room] | Exception
+"""What `join_many` answers for one request: its (user, room), or the refusal or
+error `join` would have raised."""
 
 
 def join(name: str, who: Who, *, game: str | None = None, invite: str | None = None,
@@ -277,20 +336,102 @@ def join(name: str, who: Who, *, game: str | None = None, invite: str | None = N
     `RoomError("wrong_game")`). For a player taking a new seat in an open
     room that is four queries: the user, the room, its seats, the insert.
     """
-    user = who if isinstance(who, User) else tokens.user_for_claims(who)
     if spectator:
+        user = who if isinstance(who, User) else tokens.user_for_claims(who)
         room = check_view(name, user, invite)
         if game is not None and room.game != game_id(game):
             raise RoomError("wrong_game", f"room {name!r} runs the game {room.game!r}")
         return user, room
-    _check_name(name)
-    wanted = game_id(game)
     with transaction.atomic():
-        room, opened = _open_locked(name, game, wanted)
-        _, claimed = _claim_locked(room, user, invite)
-        if opened or claimed:
-            after_commit_changed(name)
-    return user, room
+        result = _join_all([JoinRequest(name, who, game, invite)])[0]
+        if isinstance(result, Exception):
+            raise result  # inside the transaction: nothing it did stays
+    return result
+
+
+def join_many(requests: Sequence[JoinRequest]) -> list[JoinResult]:
+    """Players' joins in one transaction: each answered as if `join` ran for each in order.
+
+    The runtime's database thread takes the joins that queued while it was
+    busy together (gameserver/joins.py): one query for all the tokens'
+    users, one lock per room, one read of all its rooms' seats, one insert of
+    all new seats, one commit, instead of all of that per join. A refusal is that request's
+    answer and writes nothing; the others go on. Rooms are locked in name
+    order, so two processes' batches cannot deadlock. If the batch fails as a
+    whole (a database error), each request is retried alone with `join`.
+    """
+    try:
+        with transaction.atomic():
+            return _join_all(requests)
+    except Exception:
+        if len(requests) == 1:
+            raise
+        logger.warning("a batch of %d joins failed; joining them one by one",
+                       len(requests), exc_info=True)
+    results: list[JoinResult] = []
+    for r in requests:
+        try:
+            results.append(join(r.name, r.who, game=r.game, invite=r.invite))
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+def _users(requests: Sequence[JoinRequest]) -> dict[int, User]:
+    """The active users the requests' token claims name (one query)."""
+    ids = {r.who[0] for r in requests if not isinstance(r.who, User)}
+    if not ids:
+        return {}
+    return {u.pk: u for u in User.objects.filter(pk__in=ids, is_active=True)}
+
+
+def _join_all(requests: Sequence[JoinRequest]) -> list[JoinResult]:
+    """Inside a transaction: `join_many`'s work; refusals are answers, not raised."""
+    results: list[JoinResult | None] = [None] * len(requests)
+    found = _users(requests)
+    handed: set[int] = set()
+    ready: list[tuple[int, JoinRequest, User, str]] = []
+    for i, r in enumerate(requests):
+        try:
+            if isinstance(r.who, User):
+                user = r.who
+            else:
+                user = tokens.user_of_claims(r.who, found.get(r.who[0]))
+                if user.pk in handed:  # two sockets of one user: a row each
+                    user = copy.copy(user)
+                handed.add(user.pk)
+            _check_name(r.name)
+            ready.append((i, r, user, game_id(r.game)))
+        except (tokens.TokenError, RoomError) as exc:
+            results[i] = exc
+    # Open (create or reopen) each room as its first request would, locking the
+    # rows in name order. A new or reopened room is public and empty: its first
+    # request always gets in, so no refusal leaves a room it opened behind.
+    first: dict[str, str] = {}
+    for _, r, _, wanted in ready:
+        first.setdefault(r.name, wanted)
+    locked: list[Room] = []
+    opened: set[str] = set()
+    for name in sorted(first):
+        room, changed = _open_locked(name, None, first[name])
+        locked.append(room)
+        if changed:
+            opened.add(name)
+    seats = {s.room.name: s for s in _Seats.read(locked)}
+    for i, r, user, wanted in ready:
+        room = seats[r.name].room
+        try:
+            if r.game is not None and room.game != wanted:
+                raise RoomError("wrong_game",
+                                f"room {r.name!r} runs the game {room.game!r}, not {wanted!r}")
+            seats[r.name].claim(user, r.invite)
+        except RoomError as exc:
+            results[i] = exc
+            continue
+        results[i] = (user, room)
+    for name in sorted(_Seats.save(list(seats.values())) | opened):
+        after_commit_changed(name)
+    return cast(list[JoinResult], results)
 
 
 def check_view(name: str, user: User, invite: str | None = None) -> Room:

@@ -69,8 +69,13 @@ def user_for_claims(checked: Claims) -> User:
     """The active user whose current token key the claims carry, or TokenError (one query)."""
     from lobby.models import User
 
-    user_id, key = checked
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None or not constant_time_compare(user.token_key, key):
+    return user_of_claims(checked, User.objects.filter(pk=checked[0], is_active=True).first())
+
+
+def user_of_claims(checked: Claims, user: User | None) -> User:
+    """`user` (the active user with the claims' id, None if there is none) if the
+    claims carry its current token key, else TokenError: the check without the query."""
+    if user is None or user.pk != checked[0] or not constant_time_compare(
+            user.token_key, checked[1]):
         raise TokenError("bad_token", "token was revoked")
     return user

@@ -18,7 +18,11 @@ reaches below them, on live objects of daphne 4.2, autobahn 26.10, Twisted
   readiness calls one small callback that reads and hands the bytes to the
   protocol, instead of Twisted's five-call read path that builds a log prefix
   and a log context for every read; anything but bytes goes back to the
-  reactor's own read step (`direct_reads`, with its own guard).
+  reactor's own read step (`direct_reads`, with its own guard);
+* every new connection: autobahn pretty-prints the connection's settings
+  for a DEBUG line that its logger drops unless debugging; `lazy_config_dump`
+  (once per process, at start-up, with its own guard) has that text made
+  only when the line is written.
 
 Whether a socket gets all of that is decided once, by `fast_socket`: only
 when the installed versions are inside `TESTED_VERSIONS` (the bounds of
@@ -38,7 +42,9 @@ import fcntl
 import functools
 import importlib.metadata
 import logging
+import pprint
 import re
+import sys
 import termios
 import time
 from collections.abc import Awaitable, Callable
@@ -71,6 +77,7 @@ __all__ = [
     "fallback_reason",
     "fast_socket",
     "installed_versions",
+    "lazy_config_dump",
     "missing_attributes",
     "raw_send",
     "version_problems",
@@ -379,6 +386,61 @@ def direct_reads(transport: Any) -> bool:
             disconnect(transport, exc, True)
 
     reactor._asyncioEventloop.add_reader(fd, readable)
+    return True
+
+
+AUTOBAHN_PROTOCOL_MODULE = "autobahn.websocket.protocol"
+"""The module whose `pformat` global `lazy_config_dump` replaces."""
+
+
+class _Pformatted:
+    """`pprint.pformat(value)`, made only when something formats or prints it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return pprint.pformat(self.value)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+def _lazy_pformat(value: object, *args: Any, **kwargs: Any) -> Any:
+    """autobahn's `pformat`: a list (its per-connection settings dump, the only list
+    it formats) deferred; anything else (its timings' and transport's `__str__`)
+    formatted at once, as they must return a string."""
+    if type(value) is list and not args and not kwargs:
+        return _Pformatted(value)
+    return pprint.pformat(value, *args, **kwargs)
+
+
+def lazy_config_dump(module: Any = None) -> bool:
+    """Stop autobahn pretty-printing every connection's settings for a dropped DEBUG line.
+
+    autobahn's `WebSocketProtocol._connectionMade` runs
+    `self.log.debug("\\n{attrs}", attrs=pformat(config))` for every
+    connection: some 0.15 ms of pretty-printing a list of 29 settings, for a
+    line txaio's logger drops unless its level is debug. This replaces the
+    `pformat` global of `module` (default: autobahn's protocol module, if
+    loaded) so that the list is formatted only if the line is written.
+    Returns True when in effect; False, changing nothing, when the installed
+    versions are outside `TESTED_VERSIONS`, the module is not loaded, or its
+    `pformat` is not the standard library's.
+    """
+    if module is None:
+        module = sys.modules.get(AUTOBAHN_PROTOCOL_MODULE)
+    current = getattr(module, "pformat", None)
+    if current is _lazy_pformat:
+        return True
+    if module is None or current is not pprint.pformat or _process_version_problems():
+        return False
+    module.pformat = _lazy_pformat
     return True
 
 

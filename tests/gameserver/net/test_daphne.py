@@ -15,11 +15,13 @@ import ast
 import asyncio
 import functools
 import logging
+import pprint
 import select
 import socket
 import struct
 import sys
 import tomllib
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from typing import Any
 import pytest
 import txaio
 from daphne.ws_protocol import WebSocketFactory
+from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocketProtocol
 from twisted.internet import tcp
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.protocol import Protocol as Protocol_
@@ -798,3 +801,56 @@ def test_a_connection_gone_before_the_accept_falls_back_without_a_warning(
     with caplog.at_level(logging.WARNING, logger="gameserver.net.daphne"):
         assert fast_socket(wire.send) is None
     assert [r for r in caplog.records if r.levelno == logging.WARNING] == []
+
+
+# autobahn's settings dump per connection ------------------------------------------
+
+
+class _DebugLines:
+    """A txaio logger stand-in that writes every DEBUG line (as a debugging operator's would)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def debug(self, fmt: str, **kwargs: Any) -> None:
+        self.lines.append(fmt.format(**kwargs))
+
+    def __getattr__(self, level: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+def test_the_settings_dump_is_made_only_when_its_debug_line_is_written(
+    reactor: MemoryReactorClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = sys.modules[adapter.AUTOBAHN_PROTOCOL_MODULE]
+    monkeypatch.setattr(module, "pformat", pprint.pformat)
+    assert adapter.lazy_config_dump()
+    assert adapter.lazy_config_dump(), "twice is harmless"
+    settings = [("autoPingTimeout", 30, "WebSocketFactory")]
+    deferred = module.pformat(settings)
+    assert not isinstance(deferred, str), "nothing is formatted unless the line is written"
+    assert f"{deferred}" == str(deferred) == pprint.pformat(settings)
+    # autobahn's timings and transport details must stay strings (their __str__ returns them).
+    assert module.pformat({"a": 1}) == pprint.pformat({"a": 1})
+    # A live connection opens as before, and a debug log still gets the settings.
+    lines = _DebugLines()
+    monkeypatch.setattr(DaphneWebSocketProtocol, "log", lines)
+    w = Wire(reactor)
+    try:
+        assert [line for line in lines.lines if "'autoPingTimeout', 30" in line], lines.lines
+    finally:
+        w.close()
+
+
+def test_the_settings_dump_is_left_alone_outside_the_tested_versions(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = types.SimpleNamespace(pformat=pprint.pformat)
+    monkeypatch.setattr(adapter, "_process_version_problems", lambda: ("autobahn 27.1.0",))
+    assert not adapter.lazy_config_dump(module)
+    assert module.pformat is pprint.pformat
+    monkeypatch.undo()
+    renamed = types.SimpleNamespace(pformat=lambda value: "")  # autobahn formats some other way
+    assert not adapter.lazy_config_dump(renamed)
+    assert not adapter.lazy_config_dump(types.SimpleNamespace())
+    assert adapter.lazy_config_dump(module)
