@@ -71,6 +71,10 @@ class ServerConfig(BaseSettings):
     socket_fast_path: Literal["auto", "off"] = "auto"
     """`auto`: the daphne adapter when its checks pass; `off`: plain ASGI for every socket."""
 
+    # HTTP (gameserver/httphandler.py).
+    http_threads: int = Field(default=8, ge=1, le=256)
+    """On PostgreSQL: threads (each with one kept connection) that run HTTP requests."""
+
     # Lobby (lobby/): chat, presence, room list, matchmaking. See docs/lobby.md.
     chat_rate_count: int = Field(default=5, ge=1, le=1_000)
     """Chat messages a user may send per `chat_rate_seconds` (sliding window, all tabs)."""

@@ -17,13 +17,15 @@ It overrides two methods that are public by name though not documented
 through the ASGI application runs through it, so a Django release that
 changes them fails the suite, not a deployment.
 
-On SQLite every request runs on the process's one sync thread
-(`ONE_SYNC_THREAD`) and on its one kept connection (lobby/dbconn.py);
-see docs/operations.md.
+Where the call runs: on SQLite on the process's one sync thread
+(`ONE_SYNC_THREAD`); on PostgreSQL on a fixed pool of `HTTP_THREADS` threads.
+Either way on that thread's one kept database connection (lobby/dbconn.py),
+never a connect, set-up and close per request. See docs/operations.md.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -40,34 +42,37 @@ Django's handler gives every request a thread of its own; SQLite takes one
 writer at a time and makes the others poll (sleeping up to 100 ms between
 tries), so a burst of guest sessions from 50 threads spent its time waiting
 (issue #17). One thread, shared with the runtime's database work, queues
-them instead, on one connection kept open (no connect, set-up and close per
-request). PostgreSQL queues writers itself: requests keep their threads
-(and a connection each for the request, as Django's `CONN_MAX_AGE = 0`).
+them instead. PostgreSQL queues writers itself: requests run on a pool of
+`HTTP_THREADS` threads, each with its connection kept open (a thread and a
+connection made per request cost about half of a guest session's CPU).
 """
 
 
 class SyncChainHandler(ASGIHandler):
     """Django's ASGI handler whose middleware chain and view run as one sync call."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._threads = None if ONE_SYNC_THREAD else ThreadPoolExecutor(
+            max_workers=settings.ARENA.http_threads, thread_name_prefix="http")
+
     def load_middleware(self, is_async: bool = False) -> None:
         # ASGIHandler asks for the async chain; build the sync one.
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        response: HttpResponseBase = await sync_to_async(self._respond, thread_sensitive=True)(
-            request)
+        if self._threads is None:
+            call = sync_to_async(self._respond, thread_sensitive=True)
+        else:
+            call = sync_to_async(self._respond, thread_sensitive=False, executor=self._threads)
+        response: HttpResponseBase = await call(request)
         return response
 
     def _respond(self, request: HttpRequest) -> HttpResponseBase:
-        if ONE_SYNC_THREAD:
-            with dbconn.kept():
-                return self.get_response(request)
-        return self.get_response(request)
+        with dbconn.kept():
+            return self.get_response(request)
 
     async def serve(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """One HTTP request; on SQLite on the one sync thread (see `ONE_SYNC_THREAD`)."""
-        if ONE_SYNC_THREAD:
-            # `__call__` without its per-request ThreadSensitiveContext.
-            await self.handle(scope, receive, send)
-        else:
-            await self(scope, receive, send)
+        """One HTTP request (`__call__` without its per-request ThreadSensitiveContext:
+        the request's own work runs where `get_response_async` puts it)."""
+        await self.handle(scope, receive, send)

@@ -13,8 +13,10 @@ from typing import Annotated
 
 from django.conf import settings
 from django.contrib.auth import login, logout
+from django.contrib.auth.models import update_last_login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -42,10 +44,24 @@ class GuestRequest(BaseModel):
 
 
 def create_guest(name: str) -> User:
-    user = User(username=f"guest-{uuid.uuid4().hex}", display_name=name, is_guest=True)
+    """A new guest user, inserted with its last login (it is logged in at once)."""
+    user = User(username=f"guest-{uuid.uuid4().hex}", display_name=name, is_guest=True,
+                last_login=timezone.now())
     user.set_unusable_password()
     user.save()
+    user.logged_in_at_creation = True  # type: ignore[attr-defined]
     return user
+
+
+def record_last_login(sender: type, user: User, **kwargs: object) -> None:
+    """Django's `update_last_login` (on `user_logged_in`), except for a user whose row was
+    just inserted with its last login (`create_guest`): one UPDATE less per guest session.
+
+    Connected in place of Django's receiver by `lobby.apps.LobbyConfig.ready`.
+    """
+    if getattr(user, "logged_in_at_creation", False):
+        return
+    update_last_login(sender, user, **kwargs)
 
 
 # Logging in is what creates the session, so there is no CSRF token yet: the
@@ -65,8 +81,8 @@ def guest_session(request: HttpRequest) -> HttpResponse:
         raise ApiError(403, "csrf_failed",
                        f"CSRF check failed: a login from {foreign!r} is not from this site")
     body = parse_body(request, GuestRequest)
-    # One write transaction (one lock on SQLite) for the user, its session row
-    # and last_login, instead of three; the session's data follows with the response.
+    # One write, the user with its last login (lobby/sessionstore.py: the
+    # session row is inserted with its data as the response goes out).
     with transaction.atomic():
         user = create_guest(body.name)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")

@@ -22,6 +22,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from lobby import sessionstore
+from lobby.models import User
 
 TX = pytest.mark.django_db(transaction=True)
 HOST = (b"host", b"127.0.0.1")
@@ -42,6 +43,18 @@ def _cookie(response: dict[str, Any]) -> bytes:
         if name.lower() == b"set-cookie" and value.startswith(b"sessionid="):
             return bytes(value.split(b";", 1)[0])
     raise AssertionError(f"no session cookie in {response['headers']!r}")
+
+
+def _writes(queries: CaptureQueriesContext) -> list[str]:
+    """Each INSERT / UPDATE / DELETE captured, as "<verb> <table>"."""
+    found = []
+    for query in queries.captured_queries:
+        words = query["sql"].replace('"', "").split()
+        if words[0] in ("INSERT", "DELETE"):  # INSERT INTO t, DELETE FROM t
+            found.append(f"{words[0]} {words[2]}")
+        elif words[0] == "UPDATE":
+            found.append(f"UPDATE {words[1]}")
+    return found
 
 
 def test_the_middleware_chain_is_built_sync() -> None:
@@ -76,17 +89,29 @@ async def test_a_guest_login_over_asgi_never_returns_to_the_loop_and_its_cookie_
 
 
 @pytest.mark.django_db
-def test_a_guest_login_writes_its_session_row_once_with_the_user_in_it() -> None:
+def test_a_guest_login_is_two_inserts_the_user_with_its_last_login_and_the_session() -> None:
     client = Client(HTTP_HOST="127.0.0.1")
     with CaptureQueriesContext(connection) as queries:
         response = client.post("/api/session/guest", {"name": "bob"},
                                content_type="application/json")
     assert response.status_code == 201
-    session_sql = [q["sql"] for q in queries.captured_queries if "django_session" in q["sql"]]
-    assert len(session_sql) == 1 and session_sql[0].startswith("INSERT"), session_sql
+    assert _writes(queries) == ["INSERT lobby_user", "INSERT django_session"]
+    assert not any(q["sql"].startswith("SELECT") and "django_session" in q["sql"]
+                   for q in queries.captured_queries)
     row = Session.objects.get()
     assert row.get_decoded()["_auth_user_id"] == str(response.json()["user"]["id"])
+    assert User.objects.get(pk=response.json()["user"]["id"]).last_login is not None
     assert client.get("/api/session").status_code == 200
+
+
+@pytest.mark.django_db
+def test_any_other_login_still_records_the_last_login() -> None:
+    user = User.objects.create_user(username="staffer", password="a long password 123")
+    assert user.last_login is None
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
+    user.refresh_from_db()
+    assert user.last_login is not None
 
 
 @pytest.mark.django_db
@@ -123,6 +148,5 @@ def test_an_existing_session_saves_as_an_update() -> None:
     again["n"] = 2
     with CaptureQueriesContext(connection) as queries:
         again.save()
-    assert [q["sql"].split()[0] for q in queries.captured_queries
-            if "django_session" in q["sql"]] == ["UPDATE"]
+    assert _writes(queries) == ["UPDATE django_session"]
     assert sessionstore.SessionStore(store.session_key).load() == {"n": 2}
