@@ -629,15 +629,15 @@ def lobby_table(lobby: dict[str, Any] | None) -> str:
         return "Not measured: not run."
     rows = [
         "| database | clients | messages | delivered / expected | latency p50 / p99 / max ms "
-        "| burst sent in s | all delivered in s | stored | server CPU s | stored in batches "
-        "(messages each) | errors |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| burst sent in s | all delivered in s | stored | server CPU s | reader CPU s "
+        "| stored in batches (messages each) | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for database, rec in lobby.items():
         r = rec.get("report")
         if not rec.get("ok") or not r:
             err = str(rec.get("error") or "failed").splitlines()[0][:120].replace("|", "/")
-            rows.append(f"| {database} | failed: {err} |" + " |" * 9)
+            rows.append(f"| {database} | failed: {err} |" + " |" * 10)
             continue
         errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "none"
         batches = r.get("server_batches") or {}
@@ -646,7 +646,8 @@ def lobby_table(lobby: dict[str, Any] | None) -> str:
             f"| {r['delivered']} / {r['expected_deliveries']} | {_f(r['latency_ms']['p50'])} / "
             f"{_f(r['latency_ms']['p99'])} / {_f(r['latency_ms']['max'])} | {_f(r['send_s'], 2)} "
             f"| {_f(r['deliver_s'], 2)} | {r['stored']} / {r['messages']} "
-            f"| {_f(r.get('server_cpu_s'), 2)} | {_f(batches.get('batches'))} "
+            f"| {_f(r.get('server_cpu_s'), 2)} | {_f(r.get('reader_cpu_s'), 2)} "
+            f"| {_f(batches.get('batches'))} "
             f"({_f(batches.get('messages_per_batch'))}) | {errors} |")
     return "\n".join(rows)
 

@@ -16,6 +16,8 @@ general-purpose client's task wake-up and queue per frame would measure the
 reader, not the server. Where ``/metrics`` answers, the report also has how
 many batches the server stored the burst in (``server_batches``), and with
 ``server_pid`` the server's CPU seconds over the burst (``server_cpu_s``).
+``reader_cpu_s`` is this process's CPU over the same span: the sender and
+reader of all the frames, which shares the machine with the server.
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ async def lobby_burst(base_url: str, clients: int = 200, messages: int = 2000,
                                      on_message, timeout=20.0))
     batches_before = await _scrape_batches(base)
     cpu_before = proc_cpu_seconds(server_pid) if server_pid else None
+    reader_before = time.process_time()
     t_send = last_progress = time.monotonic()
     # Round-robin over the clients, as fast as the sockets take them.
     for n in range(messages):
@@ -150,6 +153,7 @@ async def lobby_burst(base_url: str, clients: int = 200, messages: int = 2000,
             break
     deliver_s = time.monotonic() - t_send
     cpu_after = proc_cpu_seconds(server_pid) if server_pid else None
+    reader_cpu_s = time.process_time() - reader_before
     batches_after = await _scrape_batches(base)
     await asyncio.gather(*(ws.close() for ws in sockets))
     for ws in sockets:
@@ -172,6 +176,7 @@ async def lobby_burst(base_url: str, clients: int = 200, messages: int = 2000,
         "missing_from_history": messages - stored,
         "server_cpu_s": (round(cpu_after - cpu_before, 2)
                          if cpu_before is not None and cpu_after is not None else None),
+        "reader_cpu_s": round(reader_cpu_s, 2),
         "server_batches": None,
         "errors": dict(sorted(errors.items())),
     }
