@@ -3,7 +3,8 @@
 :func:`lobby_burst` takes ``clients`` guest sessions, opens one
 ``/ws/lobby/?token=`` socket each (JSON text frames), then sends ``messages``
 ``chat.send`` frames as fast as possible, round-robin over the clients (each
-text is ``burst-<run>-<n>``). Every client should receive every message as a
+text is ``burst-<run>-<n>``), once every socket has its connect frames
+(``hello``, ``presence``, ``rooms``). Every client should receive every message as a
 ``chat.message`` frame: expected deliveries = ``messages × clients``.
 Latency = receipt time − send time of that message (same process, monotonic
 clock). It waits until everything arrived or nothing new came for
@@ -72,11 +73,14 @@ async def _scrape_batches(base: str) -> tuple[float, float] | None:
 
 async def lobby_burst(base_url: str, clients: int = 200, messages: int = 2000,
                       timeout_s: float = 90.0, quiet_s: float = 5.0,
-                      server_pid: int | None = None) -> dict[str, Any]:
+                      server_pid: int | None = None,
+                      connect_wait_s: float = 30.0) -> dict[str, Any]:
     """Run the burst against ``base_url`` (``http://host:port``) and return its figures.
 
     ``server_pid`` (a server on this machine) adds its CPU seconds from the
-    first send to the last delivery.
+    first send to the last delivery. The first send waits (at most
+    ``connect_wait_s``) until every socket has its connect frames; sockets
+    still without them then are counted in ``errors["not_ready"]``.
     """
     base = base_url.rstrip("/")
     parts = urlsplit(base)
@@ -118,19 +122,39 @@ async def lobby_burst(base_url: str, clients: int = 200, messages: int = 2000,
         if total >= expected:
             done.set()
 
+    ready = 0
+    all_ready = asyncio.Event()
+
     def _other(raw: str) -> None:
+        nonlocal ready
         try:
             msg = json.loads(raw)
         except ValueError:
             errors["bad_json"] += 1
             return
-        if isinstance(msg, dict) and msg.get("type") == "error":
+        if not isinstance(msg, dict):
+            return
+        if msg.get("type") == "error":
             errors[f"error_{msg.get('code', '?')}"] += 1
+        elif msg.get("type") == "rooms":
+            # The last of a socket's connect frames (hello, presence, rooms):
+            # the server is done with that socket's connect.
+            ready += 1
+            if ready >= clients:
+                all_ready.set()
 
     sockets: list[LeanWebSocket] = []
     for t in tokens:
         sockets.append(await connect(f"{ws_base}/ws/lobby/?token={quote(t, safe='')}",
                                      on_message, timeout=20.0))
+    # The burst starts once every socket's connect is done on the server (its
+    # presence and room-list queries, the presence frames to the others):
+    # else the burst measures the tail of 200 connects too.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(connect_wait_s):
+            await all_ready.wait()
+    if not all_ready.is_set():
+        errors["not_ready"] += clients - ready
     batches_before = await _scrape_batches(base)
     cpu_before = proc_cpu_seconds(server_pid) if server_pid else None
     reader_before = time.process_time()
