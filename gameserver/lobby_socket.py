@@ -22,6 +22,7 @@ import json
 import logging
 from typing import Any, cast
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -100,6 +101,20 @@ class LobbyConsumer(AsyncWebsocketConsumer):
     def _heartbeat_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             logger.error("lobby heartbeat task died", exc_info=task.exception())
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch first runs close_old_connections on the database
+        # thread for every message: under a chat burst, each frame of every
+        # socket waited there behind the chat batches being stored. This
+        # consumer touches the database only through database_sync_to_async,
+        # which closes old connections itself.
+        if message["type"] == "websocket.receive":
+            await self.receive(message.get("text"), message.get("bytes"))
+            return
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     # Frames from the client -------------------------------------------------------
 
