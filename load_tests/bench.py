@@ -12,8 +12,9 @@ Runs (each recorded even when it fails; a failure never stops the bench):
 * ``redis``: two daphne processes on ``REDIS_URL`` (given, or a private
   ``redis-server`` on a free loopback port), bots alternating between them;
 * ``engine``: ``python -m load_tests.engine_bench --json <file>``;
-* ``lobby``: the lobby chat burst of :mod:`load_tests.lobby_burst`, on SQLite,
-  and again on a scratch PostgreSQL database when ``DATABASE_URL`` names a server;
+* ``lobby``: the lobby chat burst of :mod:`load_tests.lobby_burst` (its sockets
+  over :data:`LOBBY_READERS` processes), on SQLite, and again on a scratch
+  PostgreSQL database when ``DATABASE_URL`` names a server;
 * ``joins``: a join storm (:mod:`load_tests.joins`: guest sessions per second,
   then game sockets to ``welcome`` per second, at :data:`JOIN_CONCURRENCY`
   clients) against the reference server and the project (SQLite); the
@@ -73,6 +74,8 @@ JOIN_RUNS = ("reference", "project", "project-pg")
 ALL_RUNS = (*GAME_RUNS, "engine", "lobby", "joins", "joins-pg", "paddle",
             *(f"paddle-{n}" for n in PADDLE_RUNS))
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
+LOBBY_READERS = 2
+"""Processes that send the chat burst and read its copies (400,000 frames at full size)."""
 
 
 @dataclass(frozen=True)
@@ -399,7 +402,7 @@ def lobby_run(wl: Workload, tmp: Path) -> dict[str, Any]:
         try:
             with servers("project", tmp, database_url=database_url) as (urls, procs):
                 rep = asyncio.run(lobby_burst(urls[0], wl.lobby_clients, wl.lobby_messages,
-                                              server_pid=procs[0].pid))
+                                              server_pid=procs[0].pid, readers=LOBBY_READERS))
             return {"ok": True, "error": None, "report": rep}
         except Exception as exc:
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}

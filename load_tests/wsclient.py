@@ -136,7 +136,7 @@ class LeanWebSocket(asyncio.Protocol):
                 if size == 126:
                     if end - pos < 4:
                         break
-                    size = int.from_bytes(view[pos + 2 : pos + 4], "big")
+                    size = buf[pos + 2] << 8 | buf[pos + 3]
                     offset = pos + 4
                 elif size == 127:
                     if end - pos < 10:
