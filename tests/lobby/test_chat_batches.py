@@ -17,7 +17,7 @@ from django.utils import timezone
 from gameserver.lobby_hub import LobbyHub
 from gameserver.metrics import CHAT_MESSAGES
 from gameserver.net.socket import Socket
-from lobby import chat
+from lobby import chat, push
 from lobby.metrics import CHAT_BATCH_MESSAGES
 from lobby.models import ChatMessage, Mute, User
 from tests.lobby.helpers import LobbyClient, anew_user
@@ -181,12 +181,15 @@ async def test_rate_limit_and_mutes_apply_inside_one_batch(batches: Any) -> None
 
 @pytest.fixture
 def db_thread_queries() -> Iterator[CaptureQueriesContext]:
-    """Django's query capture on the connection of the database thread the ORM calls use."""
-    capture = asyncio.run(database_sync_to_async(
-        lambda: CaptureQueriesContext(connections["default"]))())
-    asyncio.run(database_sync_to_async(capture.__enter__)())
+    """Django's query capture on the database thread's kept connection (lobby/dbconn.py).
+
+    The chat writer stores its batches there (no connect and close per
+    batch): a batch written on any other connection is not seen here.
+    """
+    capture = asyncio.run(push.run_sync(lambda: CaptureQueriesContext(connections["default"])))
+    asyncio.run(push.run_sync(capture.__enter__))
     yield capture
-    asyncio.run(database_sync_to_async(capture.__exit__)(None, None, None))
+    asyncio.run(push.run_sync(capture.__exit__, None, None, None))
 
 
 async def test_a_burst_is_stored_with_fewer_writes_than_messages(
