@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from django.utils import timezone
 from gameserver.lobby_hub import LobbyHub
 from gameserver.metrics import CHAT_MESSAGES
 from gameserver.net.socket import Socket
-from lobby import chat, push
+from lobby import chat
 from lobby.metrics import CHAT_BATCH_MESSAGES
 from lobby.models import ChatMessage, Mute, User
 from tests.lobby.helpers import LobbyClient, anew_user
@@ -177,19 +177,6 @@ async def test_rate_limit_and_mutes_apply_inside_one_batch(batches: Any) -> None
     with pytest.raises(chat.ChatError) as caught:
         await chat.apost(ann, "lobby", "a5")
     assert caught.value.code == "rate_limited"
-
-
-@pytest.fixture
-def db_thread_queries() -> Iterator[CaptureQueriesContext]:
-    """Django's query capture on the database thread's kept connection (lobby/dbconn.py).
-
-    The chat writer stores its batches there (no connect and close per
-    batch): a batch written on any other connection is not seen here.
-    """
-    capture = asyncio.run(push.run_sync(lambda: CaptureQueriesContext(connections["default"])))
-    asyncio.run(push.run_sync(capture.__enter__))
-    yield capture
-    asyncio.run(push.run_sync(capture.__exit__, None, None, None))
 
 
 async def test_a_burst_is_stored_with_fewer_writes_than_messages(

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from lobby import presence
@@ -123,3 +124,23 @@ async def test_heartbeat_recreates_a_row_swept_by_mistake_and_sweeps_others() ->
     assert await Presence.objects.filter(user=ann).aexists()
     assert not await Presence.objects.filter(user=ghost).aexists()
     await client.disconnect()
+
+
+@TX
+async def test_presence_runs_on_the_database_threads_kept_connection(
+    db_thread_queries: CaptureQueriesContext,
+) -> None:
+    """Heartbeats of a full lobby share the database thread with chat: no connect and close each."""
+    user, _ = await anew_user("ann")
+    start = len(db_thread_queries.captured_queries)
+    await presence.aenter("lobby.test!one", user.pk)
+    await presence.aheartbeat("lobby.test!one", user.pk)
+    assert await presence.aonline_count() == 1
+    await presence.aleave("lobby.test!one")
+    await presence.arefresh()
+    sql = [q["sql"].upper() for q in db_thread_queries.captured_queries[start:]]
+    table = Presence._meta.db_table.upper()
+    assert any(q.startswith("INSERT") and table in q for q in sql), sql  # enter
+    assert any(q.startswith("UPDATE") and table in q for q in sql), sql  # the heartbeat
+    assert sum(q.startswith("DELETE") and table in q for q in sql) >= 3, sql  # sweeps, leave
+    assert await Presence.objects.acount() == 0
