@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.players import new_guest
+from tests.e2e.players import close_code_in, new_guest, raw_websocket, read_until_closed
 from tests.servers import LiveServer
 
 pytestmark = [pytest.mark.live]
@@ -71,3 +71,28 @@ async def test_a_flood_closes_4008_and_an_oversized_frame_1009(
             await _frames(ws, 3)
         await ws.send(json.dumps({"type": "chat.send", "text": "x" * 2000}))
         assert await _closed_with(ws) == 1009
+
+
+async def test_a_lobby_client_that_stops_reading_is_closed_4009_and_chat_goes_on(
+    start_server: Callable[..., LiveServer],
+) -> None:
+    server = start_server(OUTBOUND_BUFFER_BYTES="1024", CHAT_RATE_COUNT="1000",
+                          LOBBY_FRAMES_PER_SECOND="1000", LOBBY_FRAME_BURST="1000")
+    _, slow_token = new_guest(server, "sloth")
+    slow = raw_websocket(server, f"/ws/lobby/?token={slow_token}")
+    _, token = new_guest(server, "talker")
+    lines = [f"line {n} " + "x" * 150 for n in range(200)]
+    async with connect(f"{server.ws_url}/ws/lobby/?token={token}") as ws:
+        await _frames(ws, 3)
+        for line in lines:
+            await ws.send(json.dumps({"type": "chat.send", "text": line}))
+        got: list[str] = []
+        while len(got) < len(lines):
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if frame["type"] == "chat.message":
+                got.append(frame["text"])
+    assert got == lines, "the reading client gets every line, in order"
+    received = await read_until_closed(slow)
+    assert received.startswith(b"HTTP/1.1 101"), received[:80]
+    assert close_code_in(received) in {4009, None}  # None: reset after the close frame
+    assert len(received) < sum(len(line) for line in lines), "dropped, not buffered"
