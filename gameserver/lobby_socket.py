@@ -47,7 +47,6 @@ class LobbyConsumer(AsyncWebsocketConsumer):
     """One lobby socket (one browser tab or bot)."""
 
     user_id: int | None = None
-    heartbeat: asyncio.Task[None] | None = None
     groups_joined: tuple[str, ...] = ()
     hub_socket: Socket | None = None
     closing = False
@@ -80,8 +79,7 @@ class LobbyConsumer(AsyncWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         self.hub_socket = await lobby_hub().add(self.base_send)
-        self.heartbeat = asyncio.create_task(self._heartbeat())
-        self.heartbeat.add_done_callback(self._heartbeat_done)
+        lobby_hub().keep_present(self.channel_name, self.user_id)
         await self.send_frame({"type": "hello", "user": user.public})
         await self.send_frame({"type": "presence", "online": await presence.aonline_count()})
         await self.send_frame({"type": "rooms", "rooms": await rooms.apublic_rooms()})
@@ -99,31 +97,13 @@ class LobbyConsumer(AsyncWebsocketConsumer):
         self.inbox.clear()
         if self.hub_socket is not None:
             lobby_hub().remove(self.hub_socket)
+            lobby_hub().forget_present(self.channel_name)
             self.hub_socket = None
-        if self.heartbeat is not None:
-            self.heartbeat.cancel()
-            self.heartbeat = None
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = ()
         if self.user_id is not None:
             await presence.aleave(self.channel_name)
-
-    async def _heartbeat(self) -> None:
-        assert self.user_id is not None
-        interval = float(settings.ARENA.presence_heartbeat_seconds)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await presence.aheartbeat(self.channel_name, self.user_id)
-            except Exception:
-                # A database hiccup must not end presence for this socket:
-                # the next beat retries well before the row expires.
-                logger.exception("lobby presence heartbeat failed")
-
-    def _heartbeat_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("lobby heartbeat task died", exc_info=task.exception())
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch first runs close_old_connections on the database
