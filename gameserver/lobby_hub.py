@@ -13,6 +13,10 @@ fast path) is closed with 4009 rather than buffered without bound.
 
 Per-user frames (notifications) still go to each socket's own `user.<id>`
 group: they are rare and addressed to one user.
+
+The hub also keeps its sockets' presence rows fresh: one heartbeat
+transaction for all of them every `presence_heartbeat_seconds`
+(`lobby.presence.heartbeat_many`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from gameserver.net.daphne import Send, fast_socket, websocket_frame
 from gameserver.net.perloop import PerLoop
 from gameserver.net.receiver import receive_forever
 from gameserver.net.socket import Socket
-from lobby import push
+from lobby import presence, push
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,9 @@ class LobbyHub:
         self.channel: str | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._starting: asyncio.Future[None] | None = None
+        self.present: dict[str, int] = {}
+        """Channel name → user id of each local lobby socket whose presence row is kept."""
+        self._heartbeat: asyncio.Task[None] | None = None
 
     async def add(self, send: Send) -> Socket:
         """Register a lobby socket; it gets every lobby-wide frame from now on."""
@@ -63,6 +70,37 @@ class LobbyHub:
         sock.closed = True
         if sock in self.sockets:
             self.sockets.remove(sock)
+
+    def keep_present(self, channel_name: str, user_id: int) -> None:
+        """Refresh this socket's presence row, with the others', every heartbeat."""
+        self.present[channel_name] = user_id
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.get_running_loop().create_task(
+                self._heartbeats(), name="lobby-presence-heartbeat")
+
+    def forget_present(self, channel_name: str) -> None:
+        """Stop refreshing the socket's row (before it is deleted on disconnect)."""
+        self.present.pop(channel_name, None)
+
+    async def _heartbeats(self) -> None:
+        # One transaction for every local socket's row per interval, not one
+        # per socket (200 sockets made ~13 a second on the database thread).
+        # Rows and deletions go through the one database thread in order, so
+        # a socket forgotten before its row is deleted is never recreated.
+        try:
+            while self.present:
+                await asyncio.sleep(float(settings.ARENA.presence_heartbeat_seconds))
+                sockets = list(self.present.items())
+                if not sockets:
+                    break
+                try:
+                    await presence.aheartbeat_many(sockets)
+                except Exception:
+                    # A database hiccup must not end presence: the next beat
+                    # retries well before the rows expire.
+                    logger.exception("lobby presence heartbeat failed")
+        finally:
+            self._heartbeat = None
 
     async def _start(self) -> None:
         self.channel = await self.layer.new_channel("lobbyhub.")

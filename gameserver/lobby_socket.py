@@ -13,15 +13,22 @@ Client frames: `{"type": "chat.send", "text"}` and `{"type": "ping"}`
 frame gets `{"type": "error", "code", "message"}` and changes nothing. A frame
 over `lobby_max_frame_bytes` closes 1009; more than `lobby_frame_burst`
 frames beyond `lobby_frames_per_second` closes 4008.
+
+Under daphne, once the greeting is sent, the socket's frames come through the
+daphne adapter (`FastSocket.take_messages`, docs/sockets.md) to `_take`,
+which checks those limits and queues the frames for one task that handles
+them in order; without the adapter they come through Channels (`receive`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 from typing import Any, cast
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -40,10 +47,16 @@ class LobbyConsumer(AsyncWebsocketConsumer):
     """One lobby socket (one browser tab or bot)."""
 
     user_id: int | None = None
-    heartbeat: asyncio.Task[None] | None = None
     groups_joined: tuple[str, ...] = ()
     hub_socket: Socket | None = None
     closing = False
+    reader: asyncio.Future[None] | None = None
+    closer: asyncio.Future[None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.inbox: collections.deque[tuple[str | None, bytes | None]] = collections.deque()
+        """Frames taken on the fast path, not handled yet (`_take`)."""
 
     async def connect(self) -> None:
         await self.accept()
@@ -66,54 +79,107 @@ class LobbyConsumer(AsyncWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         self.hub_socket = await lobby_hub().add(self.base_send)
-        self.heartbeat = asyncio.create_task(self._heartbeat())
-        self.heartbeat.add_done_callback(self._heartbeat_done)
+        lobby_hub().keep_present(self.channel_name, self.user_id)
         await self.send_frame({"type": "hello", "user": user.public})
         await self.send_frame({"type": "presence", "online": await presence.aonline_count()})
         await self.send_frame({"type": "rooms", "rooms": await rooms.apublic_rooms()})
+        fast = self.hub_socket.fast
+        if fast is not None:
+            # From here on, frames skip autobahn's parser, daphne's queue and
+            # Channels' per-frame task and wait: the adapter hands them to
+            # `_take` (those that came during the connect first, in order).
+            fast.take_messages(self._take, config.lobby_max_frame_bytes)
 
     async def disconnect(self, code: int) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+            self.reader = None
+        self.inbox.clear()
         if self.hub_socket is not None:
             lobby_hub().remove(self.hub_socket)
+            lobby_hub().forget_present(self.channel_name)
             self.hub_socket = None
-        if self.heartbeat is not None:
-            self.heartbeat.cancel()
-            self.heartbeat = None
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = ()
         if self.user_id is not None:
             await presence.aleave(self.channel_name)
 
-    async def _heartbeat(self) -> None:
-        assert self.user_id is not None
-        interval = float(settings.ARENA.presence_heartbeat_seconds)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await presence.aheartbeat(self.channel_name, self.user_id)
-            except Exception:
-                # A database hiccup must not end presence for this socket:
-                # the next beat retries well before the row expires.
-                logger.exception("lobby presence heartbeat failed")
-
-    def _heartbeat_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("lobby heartbeat task died", exc_info=task.exception())
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch first runs close_old_connections on the database
+        # thread for every message: under a chat burst, each frame of every
+        # socket waited there behind the chat batches being stored. This
+        # consumer touches the database only through database_sync_to_async,
+        # which closes old connections itself.
+        if message["type"] == "websocket.receive":
+            await self.receive(message.get("text"), message.get("bytes"))
+            return
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     # Frames from the client -------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """A frame on the plain ASGI path (see `_take` for the daphne adapter's)."""
         if self.user_id is None or self.closing:
             return
-        raw = text_data if text_data is not None else bytes_data or b""
-        size = len(raw.encode("utf-8", "replace")) if isinstance(raw, str) else len(raw)
-        if size > settings.ARENA.lobby_max_frame_bytes:
-            await self._close(CloseCode.MESSAGE_TOO_BIG)
+        code = self._over_limits(text_data, bytes_data)
+        if code is not None:
+            await self._close(code)
             return
+        await self._frame(text_data, bytes_data)
+
+    def _over_limits(self, text_data: str | None, bytes_data: bytes | None) -> int | None:
+        """The close code for a frame over the size or flood limit, else None."""
+        limit = settings.ARENA.lobby_max_frame_bytes
+        if text_data is not None:
+            # UTF-8 takes at most 4 bytes a character: most frames need no encoding.
+            if len(text_data) * 4 > limit and len(text_data.encode("utf-8", "replace")) > limit:
+                return CloseCode.MESSAGE_TOO_BIG
+        elif len(bytes_data or b"") > limit:
+            return CloseCode.MESSAGE_TOO_BIG
         if not self.bucket.allow():
-            await self._close(CloseCode.FLOOD)
+            return CloseCode.FLOOD
+        return None
+
+    def _take(self, bytes_data: bytes | None, text_data: str | None) -> None:
+        """A frame on the daphne adapter's fast path, in its read callback (never blocks).
+
+        The limits are checked here, as the frame arrives (the adapter itself
+        closes 1009 on a frame over `lobby_max_frame_bytes` once it reads the
+        socket; frames daphne queued before are handed over through here).
+        The frames are then handled one at a time, in order, by one task
+        (`_read_inbox`).
+        """
+        if self.closing:
             return
+        code = self._over_limits(text_data, bytes_data)
+        if code is not None:
+            self.closing = True
+            self.inbox.clear()
+            self.closer = asyncio.ensure_future(self.close(code=code))
+            return
+        self.inbox.append((text_data, bytes_data))
+        if self.reader is None:
+            self.reader = asyncio.ensure_future(self._read_inbox())
+
+    async def _read_inbox(self) -> None:
+        try:
+            while self.inbox and not self.closing:
+                text_data, bytes_data = self.inbox.popleft()
+                await self._frame(text_data, bytes_data)
+        except Exception:
+            # What Channels does when a handler raises: the socket ends.
+            logger.exception("a lobby frame failed; closing the socket")
+            self.inbox.clear()
+            await self._close(CloseCode.INTERNAL_ERROR)
+        finally:
+            self.reader = None
+
+    async def _frame(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        """One frame within the limits, from either path."""
         if text_data is None:
             await self.error("bad_frame", "frames must be JSON text")
             return

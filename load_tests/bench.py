@@ -12,8 +12,9 @@ Runs (each recorded even when it fails; a failure never stops the bench):
 * ``redis``: two daphne processes on ``REDIS_URL`` (given, or a private
   ``redis-server`` on a free loopback port), bots alternating between them;
 * ``engine``: ``python -m load_tests.engine_bench --json <file>``;
-* ``lobby``: the lobby chat burst of :mod:`load_tests.lobby_burst`, on SQLite,
-  and again on a scratch PostgreSQL database when ``DATABASE_URL`` names a server;
+* ``lobby``: the lobby chat burst of :mod:`load_tests.lobby_burst` (its sockets
+  over :data:`LOBBY_READERS` processes), on SQLite, and again on a scratch
+  PostgreSQL database when ``DATABASE_URL`` names a server;
 * ``joins``: a join storm (:mod:`load_tests.joins`: guest sessions per second,
   then game sockets to ``welcome`` per second, at :data:`JOIN_CONCURRENCY`
   clients) against the reference server and the project (SQLite); the
@@ -81,6 +82,8 @@ At 1,000 players one process is at the edge of its core, where one run's
 delivery and p99 move by more than the 5 % the comparison is about; the
 medians of three of each, taken in turns, are what it reports."""
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
+LOBBY_READERS = 2
+"""Processes that send the chat burst and read its copies (400,000 frames at full size)."""
 
 
 @dataclass(frozen=True)
@@ -407,7 +410,7 @@ def lobby_run(wl: Workload, tmp: Path) -> dict[str, Any]:
         try:
             with servers("project", tmp, database_url=database_url) as (urls, procs):
                 rep = asyncio.run(lobby_burst(urls[0], wl.lobby_clients, wl.lobby_messages,
-                                              server_pid=procs[0].pid))
+                                              server_pid=procs[0].pid, readers=LOBBY_READERS))
             return {"ok": True, "error": None, "report": rep}
         except Exception as exc:
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
@@ -637,15 +640,15 @@ def lobby_table(lobby: dict[str, Any] | None) -> str:
         return "Not measured: not run."
     rows = [
         "| database | clients | messages | delivered / expected | latency p50 / p99 / max ms "
-        "| burst sent in s | all delivered in s | stored | server CPU s | stored in batches "
-        "(messages each) | errors |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| burst sent in s | all delivered in s | stored | server CPU s | reader CPU s "
+        "| stored in batches (messages each) | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for database, rec in lobby.items():
         r = rec.get("report")
         if not rec.get("ok") or not r:
             err = str(rec.get("error") or "failed").splitlines()[0][:120].replace("|", "/")
-            rows.append(f"| {database} | failed: {err} |" + " |" * 9)
+            rows.append(f"| {database} | failed: {err} |" + " |" * 10)
             continue
         errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "none"
         batches = r.get("server_batches") or {}
@@ -654,7 +657,8 @@ def lobby_table(lobby: dict[str, Any] | None) -> str:
             f"| {r['delivered']} / {r['expected_deliveries']} | {_f(r['latency_ms']['p50'])} / "
             f"{_f(r['latency_ms']['p99'])} / {_f(r['latency_ms']['max'])} | {_f(r['send_s'], 2)} "
             f"| {_f(r['deliver_s'], 2)} | {r['stored']} / {r['messages']} "
-            f"| {_f(r.get('server_cpu_s'), 2)} | {_f(batches.get('batches'))} "
+            f"| {_f(r.get('server_cpu_s'), 2)} | {_f(r.get('reader_cpu_s'), 2)} "
+            f"| {_f(batches.get('batches'))} "
             f"({_f(batches.get('messages_per_batch'))}) | {errors} |")
     return "\n".join(rows)
 

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max
@@ -166,7 +165,8 @@ class ChatWriter:
 
     The first message waiting starts a window of `chat_batch_window_ms`; when
     it ends, or `chat_batch_max` messages wait, the waiting ones are stored in
-    one transaction (`_store_batch`, in the database thread), and only then
+    one transaction (`_store_batch`, in the database thread, on its kept
+    connection: lobby/dbconn.py), and only then
     are the stored ones sent: all of a batch's lobby messages as one
     channel-layer message, in the order they were accepted. One batch at a
     time: the next is gathered while this one is written, and its ids are
@@ -216,8 +216,10 @@ class ChatWriter:
     async def _write(self, batch: list[_Accepted]) -> None:
         metrics.CHAT_BATCH_MESSAGES.observe(len(batch))
         try:
-            results = await database_sync_to_async(_store_batch)(
-                [(a.user, a.channel, a.text, a.created_at) for a in batch]
+            # On the database thread's kept connection (push.run_sync): a
+            # batch pays no connect and close of its own.
+            results = await push.run_sync(
+                _store_batch, [(a.user, a.channel, a.text, a.created_at) for a in batch]
             )
         except Exception:
             logger.exception("a batch of %d chat messages was not stored", len(batch))

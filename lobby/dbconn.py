@@ -6,8 +6,8 @@ every HTTP request runs in a thread and context of its own, where a kept
 connection would only leak): a join paid for a connect, its PRAGMAs (SQLite)
 or a server backend (PostgreSQL), and a close, which on SQLite in WAL mode
 also checkpoints the log when it was the last connection. The runtime's
-database work (seat claims, releases, room-list queries: everything
-`lobby.push.run_sync` runs) all happens on the one thread-sensitive executor
+database work (seat claims, releases, room-list queries, chat batches:
+everything `lobby.push.run_sync` runs) all happens on the one thread-sensitive executor
 thread of the process, so `kept()` gives that thread one connection that
 stays open:
 

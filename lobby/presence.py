@@ -1,9 +1,10 @@
 """Presence: how many distinct users have a lobby socket open, over all processes.
 
 Each lobby socket owns one `Presence` row keyed by its channel name, with
-`expires_at = now + presence_ttl_seconds`. The consumer refreshes it every
-`presence_heartbeat_seconds` and deletes it on disconnect. A process that
-dies leaves rows that expire; every heartbeat (of any socket, in any
+`expires_at = now + presence_ttl_seconds`. Its process's lobby hub refreshes
+the rows of all its sockets every `presence_heartbeat_seconds`, in one
+transaction (`heartbeat_many`); the consumer deletes its row on disconnect.
+A process that dies leaves rows that expire; every heartbeat (of any
 process) sweeps expired rows. The count is the number of distinct users
 with an unexpired row — never an in-process counter.
 
@@ -14,9 +15,9 @@ so exactly one process pushes a change), the lobby group gets
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -35,7 +36,7 @@ def online_count() -> int:
     )
 
 
-def _expiry() -> object:
+def _expiry() -> datetime:
     return timezone.now() + timedelta(seconds=settings.ARENA.presence_ttl_seconds)
 
 
@@ -63,10 +64,31 @@ def enter(channel_name: str, user_id: int) -> int | None:
 def heartbeat(channel_name: str, user_id: int) -> int | None:
     """Refresh a socket's row (recreating it if swept), sweep expired rows;
     returns the new count if it changed."""
+    return heartbeat_many([(channel_name, user_id)])
+
+
+HEARTBEAT_CHUNK = 500
+"""Sockets refreshed per statement (a bound on the statement's parameters)."""
+
+
+def heartbeat_many(sockets: Sequence[tuple[str, int]]) -> int | None:
+    """Refresh the rows of many sockets, (channel name, user id) each, in one
+    transaction (recreating any that was swept), then sweep expired rows;
+    returns the new count if it changed. A process's lobby hub calls it once
+    per `presence_heartbeat_seconds` for all of its sockets."""
+    expires_at = _expiry()
     with transaction.atomic():
-        Presence.objects.update_or_create(
-            channel_name=channel_name, defaults={"user_id": user_id, "expires_at": _expiry()}
-        )
+        for start in range(0, len(sockets), HEARTBEAT_CHUNK):
+            chunk = sockets[start : start + HEARTBEAT_CHUNK]
+            names = [name for name, _ in chunk]
+            Presence.objects.filter(channel_name__in=names).update(expires_at=expires_at)
+            kept = set(Presence.objects.filter(channel_name__in=names)
+                       .values_list("channel_name", flat=True))
+            Presence.objects.bulk_create(
+                [Presence(channel_name=name, user_id=user_id, expires_at=expires_at)
+                 for name, user_id in chunk if name not in kept],
+                ignore_conflicts=True,
+            )
     sweep()
     return _changed_count()
 
@@ -89,20 +111,30 @@ async def publish(count: int | None) -> None:
         await push.apush(push.LOBBY_GROUP, {"type": "presence", "online": count})
 
 
+# On the database thread's kept connection (push.run_sync, lobby/dbconn.py): a
+# full lobby makes a heartbeat transaction every few milliseconds, on the same
+# thread as the chat batches, and none of them pays a connect and close.
+
+
 async def aenter(channel_name: str, user_id: int) -> None:
-    await publish(await database_sync_to_async(enter)(channel_name, user_id))
+    await publish(await push.run_sync(enter, channel_name, user_id))
 
 
 async def aheartbeat(channel_name: str, user_id: int) -> None:
-    await publish(await database_sync_to_async(heartbeat)(channel_name, user_id))
+    await publish(await push.run_sync(heartbeat, channel_name, user_id))
+
+
+async def aheartbeat_many(sockets: Sequence[tuple[str, int]]) -> None:
+    await publish(await push.run_sync(heartbeat_many, sockets))
 
 
 async def aleave(channel_name: str) -> None:
-    await publish(await database_sync_to_async(leave)(channel_name))
+    await publish(await push.run_sync(leave, channel_name))
 
 
 async def arefresh() -> None:
-    await publish(await database_sync_to_async(refresh)())
+    await publish(await push.run_sync(refresh))
 
 
-aonline_count = database_sync_to_async(online_count)
+async def aonline_count() -> int:
+    return await push.run_sync(online_count)

@@ -32,6 +32,7 @@ class Socket:
         "_pending",
         "_send",
         "closed",
+        "fast",
         "label",
         "max_pending_bytes",
     )
@@ -46,6 +47,8 @@ class Socket:
     ) -> None:
         # With the daphne adapter (`fast`), frames skip Channels' wrappers and,
         # when they can, daphne's; without it, everything is plain ASGI.
+        self.fast = fast
+        """The daphne adapter's socket (None on the plain ASGI path)."""
         self._send = fast.send if fast is not None else send
         self._close_send = send
         self._pending = fast.pending_bytes if fast is not None else None

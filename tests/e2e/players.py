@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +21,65 @@ def new_guest(server: LiveServer, name: str) -> tuple[int, str]:
     status, body = http_json("POST", f"{server.url}/api/session/guest", {"name": name})
     assert status == 201, body
     return body["user"]["id"], body["token"]
+
+
+
+def raw_websocket(server: LiveServer, target: str) -> socket.socket:
+    """A WebSocket to `target` (path and query) opened by hand with a tiny receive buffer.
+
+    Nothing reads from it until `read_until_closed`: a client that stopped reading.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    sock.connect(("127.0.0.1", server.port))
+    sock.sendall(
+        f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        .encode()
+    )
+    return sock
+
+
+async def read_until_closed(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    """Everything the server sent on a `raw_websocket` until it closed it (or reset it)."""
+    sock.setblocking(False)
+    received = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except BlockingIOError:
+                await asyncio.sleep(0.02)
+                continue
+            except ConnectionResetError:
+                return received
+            if not chunk:
+                return received
+            received += chunk
+        raise AssertionError("the server never closed the socket")
+    finally:
+        sock.close()
+
+
+def close_code_in(stream: bytes) -> int | None:
+    """The code of the close frame in a raw server→client WebSocket byte stream."""
+    _, _, rest = stream.partition(b"\r\n\r\n")
+    while len(rest) >= 2:
+        opcode, length = rest[0] & 0x0F, rest[1] & 0x7F
+        offset = 2
+        if length == 126:
+            (length,) = struct.unpack("!H", rest[2:4])
+            offset = 4
+        elif length == 127:
+            (length,) = struct.unpack("!Q", rest[2:10])
+            offset = 10
+        payload = rest[offset:offset + length]
+        if opcode == 0x8 and len(payload) >= 2:
+            return int(struct.unpack("!H", payload[:2])[0])
+        rest = rest[offset + length:]
+    return None
 
 
 class Player:

@@ -79,3 +79,19 @@ async def test_a_burst_over_two_processes_reaches_every_socket(
 ) -> None:
     servers = [start_server(REDIS_URL=redis_server.url) for _ in range(2)]
     _check(servers[0], await _burst(servers))
+
+
+@pytest.mark.parametrize("readers", [1, 2])
+async def test_the_load_tools_burst_counts_every_copy_once(
+    daphne_server: LiveServer, readers: int
+) -> None:
+    """`load_tests.lobby_burst` (the bench's chat row), its sockets over one or two readers."""
+    from load_tests.lobby_burst import lobby_burst
+
+    report = await lobby_burst(daphne_server.url, clients=4, messages=20, quiet_s=3.0,
+                               timeout_s=20.0, readers=readers)
+    assert report["readers"] == readers
+    assert report["delivered"] == report["expected_deliveries"] == 80 and report["lost"] == 0
+    assert report["messages_fully_delivered"] == 20 and report["stored"] == 20
+    assert report["errors"] == {}
+    assert report["latency_ms"]["p99"] is not None and report["reader_cpu_s"] >= 0

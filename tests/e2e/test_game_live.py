@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 import time
 import urllib.request
 from collections.abc import Callable
@@ -13,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from engine import protocol
-from tests.e2e.players import join, new_guest
+from tests.e2e.players import close_code_in, join, new_guest, raw_websocket, read_until_closed
 from tests.servers import LiveServer
 
 
@@ -44,39 +42,6 @@ async def test_two_players_see_each_other_move(daphne_server: LiveServer) -> Non
     await b.ws.close()
 
 
-def raw_game_socket(server: LiveServer, room: str, token: str) -> socket.socket:
-    """A WebSocket opened by hand with a tiny receive buffer, never read from."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
-    sock.connect(("127.0.0.1", server.port))
-    sock.sendall(
-        f"GET /ws/game/{room}/?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        .encode()
-    )
-    return sock
-
-
-def close_code_in(stream: bytes) -> int | None:
-    """The code of the close frame in a raw server→client WebSocket byte stream."""
-    _, _, rest = stream.partition(b"\r\n\r\n")
-    while len(rest) >= 2:
-        opcode, length = rest[0] & 0x0F, rest[1] & 0x7F
-        offset = 2
-        if length == 126:
-            (length,) = struct.unpack("!H", rest[2:4])
-            offset = 4
-        elif length == 127:
-            (length,) = struct.unpack("!Q", rest[2:10])
-            offset = 10
-        payload = rest[offset:offset + length]
-        if opcode == 0x8 and len(payload) >= 2:
-            return int(struct.unpack("!H", payload[:2])[0])
-        rest = rest[offset + length:]
-    return None
-
-
 async def test_a_client_that_does_not_read_is_dropped_and_others_keep_full_rate(
     start_server: Callable[..., LiveServer],
 ) -> None:
@@ -85,7 +50,7 @@ async def test_a_client_that_does_not_read_is_dropped_and_others_keep_full_rate(
                           OUTBOUND_BUFFER_BYTES="1024")
     reader = await join(server, "slow-1", "reader")
     _, slow_token = new_guest(server, "sloth")
-    slow = raw_game_socket(server, "slow-1", slow_token)
+    slow = raw_websocket(server, f"/ws/game/slow-1/?token={slow_token}")
     # Keep the room busy so every snapshot carries movement.
     window = 4.0
     started = time.monotonic()
@@ -102,23 +67,7 @@ async def test_a_client_that_does_not_read_is_dropped_and_others_keep_full_rate(
     )
     # Now read what the slow socket was sent: it ends with a 4009 close (or, when
     # the server gave up on the closing handshake, a reset).
-    slow.setblocking(False)
-    received = b""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            chunk = slow.recv(65536)
-        except BlockingIOError:
-            await asyncio.sleep(0.02)
-            continue
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        received += chunk
-    else:
-        raise AssertionError("the slow client was never dropped")
-    slow.close()
+    received = await read_until_closed(slow)
     assert received.startswith(b"HTTP/1.1 101"), received[:80]
     assert close_code_in(received) in {4009, None}
     status, text = http_text(f"{server.url}/metrics")

@@ -115,7 +115,8 @@ def _burst(p99: float, delivered: int) -> dict[str, Any]:
             "delivered": delivered, "lost": 400000 - delivered, "messages_fully_delivered": 2000,
             "latency_ms": {"p50": 300.0, "p99": p99, "max": 900.0}, "send_s": 0.2,
             "deliver_s": 1.5, "stored": 2000, "missing_from_history": 0, "server_cpu_s": 1.2,
-            "server_batches": {"batches": 20, "messages_per_batch": 100.0}, "errors": {}}
+            "reader_cpu_s": 0.8, "server_batches": {"batches": 20, "messages_per_batch": 100.0},
+            "errors": {}}
 
 
 def test_lobby_rows_per_database_and_the_old_single_record() -> None:
@@ -125,7 +126,7 @@ def test_lobby_rows_per_database_and_the_old_single_record() -> None:
     })
     lines = both.splitlines()
     assert lines[2].startswith("| sqlite | 200 | 2000 | 400000 / 400000 | 300.0 / 800.0 / 900.0 |")
-    assert "| 2000 / 2000 | 1.20 | 20 (100.0) | none |" in lines[2]
+    assert "| 2000 / 2000 | 1.20 | 0.80 | 20 (100.0) | none |" in lines[2]
     assert lines[3].startswith("| postgresql | failed: RuntimeError: migrate failed |")
     assert all(line.count("|") == lines[0].count("|") for line in lines)
     # results.json written before the PostgreSQL row: one record, shown as SQLite's.

@@ -64,3 +64,80 @@ async def test_refused_handshake_names_the_status(server: str) -> None:
     with pytest.raises(wsclient.HandshakeError) as caught:
         await wsclient.connect(f"{server}/forbidden", lambda _: None)
     assert caught.value.status == 403
+
+
+def _server_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """An unmasked frame as a server writes it (RFC 6455 §5.2)."""
+    size = len(payload)
+    first = (0x80 if fin else 0) | opcode
+    if size < 126:
+        return bytes((first, size)) + payload
+    if size < 1 << 16:
+        return bytes((first, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((first, 127)) + size.to_bytes(8, "big") + payload
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def _opened(got: list[bytes | str]) -> tuple[wsclient.LeanWebSocket, _Transport]:
+    ws = wsclient.LeanWebSocket(got.append)
+    transport = _Transport()
+    ws.transport = transport  # type: ignore[assignment]
+    ws.open = True
+    ws.handshake.set_result(None)
+    return ws, transport
+
+
+@pytest.mark.parametrize("step", [1, 3, 200, 1 << 20])
+async def test_every_message_is_whole_however_the_stream_is_split(step: int) -> None:
+    """Many frames in one read, or one frame over many reads: the same messages, in order."""
+    texts = [f"chat {n} é" for n in range(300)]
+    stream = b"".join(_server_frame(wsclient.OP_TEXT, t.encode()) for t in texts)
+    stream += _server_frame(wsclient.OP_BINARY, b"\x00" * 300)  # 16-bit length
+    stream += _server_frame(wsclient.OP_TEXT, b"x" * 70_000)  # 64-bit length
+    stream += _server_frame(wsclient.OP_PING, b"hi")
+    stream += _server_frame(wsclient.OP_TEXT, b"frag", fin=False)
+    stream += _server_frame(wsclient.OP_CONT, b"mented")
+    stream += _server_frame(wsclient.OP_TEXT, b"last")
+    got: list[bytes | str] = []
+    ws, transport = await _opened(got)
+    for i in range(0, len(stream), step):
+        ws.data_received(stream[i : i + step])
+    assert got == [*texts, b"\x00" * 300, "x" * 70_000, "fragmented", "last"]
+    assert len(transport.written) == 1 and transport.written[0][0] == 0x80 | wsclient.OP_PONG
+    assert ws.open and not ws._buffer
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    (bytes((0x81, 0x80 | 2)) + b"\0\0\0\0ab", 1002),  # a masked server frame
+    (bytes((0x82, 127)) + (2 << 20).to_bytes(8, "big"), 1009),  # over max_size
+])
+async def test_a_bad_frame_fails_the_connection(frame: bytes, code: int) -> None:
+    got: list[bytes | str] = []
+    ws, transport = await _opened(got)
+    ws.data_received(_server_frame(wsclient.OP_TEXT, b"before") + frame
+                     + _server_frame(wsclient.OP_TEXT, b"after"))
+    assert got == ["before"]
+    assert ws.close_code == code and not ws.open and transport.closed
+
+
+async def test_the_servers_close_ends_the_messages() -> None:
+    got: list[bytes | str] = []
+    ws, transport = await _opened(got)
+    ws.data_received(_server_frame(wsclient.OP_TEXT, b"a")
+                     + _server_frame(wsclient.OP_CLOSE, (4009).to_bytes(2, "big"))
+                     + _server_frame(wsclient.OP_TEXT, b"never"))
+    assert got == ["a"] and ws.close_code == 4009 and transport.closed

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 
+from lobby import push
 from tests.settle import settle
 
 
@@ -42,3 +44,16 @@ async def _settled() -> AsyncIterator[None]:
     """The runtime's and lobby's background work is done before the tables are flushed."""
     yield
     await settle()
+
+
+@pytest.fixture
+def db_thread_queries() -> Iterator[CaptureQueriesContext]:
+    """Django's query capture on the database thread's kept connection (lobby/dbconn.py).
+
+    The chat writer's batches and presence run there (no connect and close
+    each): a query made on any other connection is not seen here.
+    """
+    capture = asyncio.run(push.run_sync(lambda: CaptureQueriesContext(connections["default"])))
+    asyncio.run(push.run_sync(capture.__enter__))
+    yield capture
+    asyncio.run(push.run_sync(capture.__exit__, None, None, None))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -177,16 +177,6 @@ async def test_rate_limit_and_mutes_apply_inside_one_batch(batches: Any) -> None
     with pytest.raises(chat.ChatError) as caught:
         await chat.apost(ann, "lobby", "a5")
     assert caught.value.code == "rate_limited"
-
-
-@pytest.fixture
-def db_thread_queries() -> Iterator[CaptureQueriesContext]:
-    """Django's query capture on the connection of the database thread the ORM calls use."""
-    capture = asyncio.run(database_sync_to_async(
-        lambda: CaptureQueriesContext(connections["default"]))())
-    asyncio.run(database_sync_to_async(capture.__enter__)())
-    yield capture
-    asyncio.run(database_sync_to_async(capture.__exit__)(None, None, None))
 
 
 async def test_a_burst_is_stored_with_fewer_writes_than_messages(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from lobby.models import ChatMessage
@@ -106,3 +109,20 @@ async def test_flood_closes_4008(arena: Any) -> None:
     for _ in range(20):
         await client.send({"type": "ping"})
     assert await client.closed() == 4008
+
+
+@TX
+async def test_frames_are_answered_while_the_database_thread_is_busy() -> None:
+    """A socket's frames never wait for the database thread (a chat batch being stored)."""
+    _, token = await anew_user()
+    client = await LobbyClient(token).connect()
+    release = threading.Event()
+    # The one thread-sensitive thread is held until the pong has come back.
+    busy = asyncio.ensure_future(sync_to_async(release.wait)())
+    try:
+        await client.send({"type": "ping"})
+        assert (await client.next_frame()) == {"type": "pong"}
+    finally:
+        release.set()
+        await busy
+    await client.disconnect()

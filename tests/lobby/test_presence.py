@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from lobby import presence
@@ -71,7 +72,7 @@ async def test_live_sockets_heartbeat_sweeps_dead_rows(arena: Any) -> None:
     )
     ann = await LobbyClient(token).connect()
     assert ann.online == 1, "expired rows never count"
-    # The consumer's own heartbeat task deletes the dead row. A background
+    # The lobby hub's heartbeat task deletes the dead row. A background
     # task's database write is not awaitable from here: poll for it.
     for _ in range(250):
         if not await Presence.objects.filter(user=ghost).aexists():
@@ -123,3 +124,67 @@ async def test_heartbeat_recreates_a_row_swept_by_mistake_and_sweeps_others() ->
     assert await Presence.objects.filter(user=ann).aexists()
     assert not await Presence.objects.filter(user=ghost).aexists()
     await client.disconnect()
+
+
+@TX
+async def test_presence_runs_on_the_database_threads_kept_connection(
+    db_thread_queries: CaptureQueriesContext,
+) -> None:
+    """Heartbeats of a full lobby share the database thread with chat: no connect and close each."""
+    user, _ = await anew_user("ann")
+    start = len(db_thread_queries.captured_queries)
+    await presence.aenter("lobby.test!one", user.pk)
+    await presence.aheartbeat("lobby.test!one", user.pk)
+    assert await presence.aonline_count() == 1
+    await presence.aleave("lobby.test!one")
+    await presence.arefresh()
+    sql = [q["sql"].upper() for q in db_thread_queries.captured_queries[start:]]
+    table = Presence._meta.db_table.upper()
+    assert any(q.startswith("INSERT") and table in q for q in sql), sql  # enter
+    assert any(q.startswith("UPDATE") and table in q for q in sql), sql  # the heartbeat
+    assert sum(q.startswith("DELETE") and table in q for q in sql) >= 3, sql  # sweeps, leave
+    assert await Presence.objects.acount() == 0
+
+
+@TX
+async def test_one_heartbeat_refreshes_every_socket_of_the_process(
+    arena: Any, db_thread_queries: CaptureQueriesContext,
+) -> None:
+    """A full lobby's heartbeats are one transaction per process per interval, not one a socket."""
+    arena(presence_heartbeat_seconds=0.05, presence_ttl_seconds=30)
+    clients = [await LobbyClient((await anew_user(f"u{i}"))[1]).connect() for i in range(3)]
+    names = [p.channel_name async for p in Presence.objects.all()]
+    assert len(names) == 3
+    start = len(db_thread_queries.captured_queries)
+    await Presence.objects.aupdate(expires_at=timezone.now())
+    # The hub's heartbeat task is not awaitable from here: poll for its write.
+    soon = timezone.now() + timedelta(seconds=20)
+    for _ in range(250):
+        if await Presence.objects.filter(expires_at__gt=soon).acount() == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert await Presence.objects.filter(expires_at__gt=soon).acount() == 3
+    table = Presence._meta.db_table.upper()
+    updates = [q["sql"] for q in db_thread_queries.captured_queries[start:]
+               if q["sql"].upper().startswith("UPDATE") and table in q["sql"].upper()]
+    assert updates and all(all(name in sql for name in names) for sql in updates), updates
+    for client in clients:
+        await client.disconnect()
+    assert await Presence.objects.acount() == 0
+
+
+@TX
+async def test_heartbeat_many_refreshes_recreates_and_sweeps() -> None:
+    ann, _ = await anew_user("ann")
+    bob, _ = await anew_user("bob")
+    ghost, _ = await anew_user("ghost")
+    now = timezone.now()
+    await Presence.objects.acreate(channel_name="lobby.a!1", user=ann, expires_at=now)
+    await Presence.objects.acreate(channel_name="specific.dead!z", user=ghost,
+                                   expires_at=now - timedelta(seconds=1))
+    await presence.aheartbeat_many([("lobby.a!1", ann.pk), ("lobby.b!2", bob.pk)])
+    rows = {p.channel_name: p async for p in Presence.objects.all()}
+    assert set(rows) == {"lobby.a!1", "lobby.b!2"}, "bob's swept row is back, the dead one gone"
+    assert all(r.expires_at > now + timedelta(seconds=20) for r in rows.values())
+    assert rows["lobby.b!2"].user_id == bob.pk
+    assert await presence.aonline_count() == 2
