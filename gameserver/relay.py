@@ -56,6 +56,12 @@ class RelayMixin(ManagerState):
             local = self.hubs.get(room)
             if local is not None:
                 await local.on_snapshot(message)
+            else:
+                # No socket joined through a hub: consumers that joined the
+                # room's group themselves get it from the channel layer (the
+                # textbook pattern load_tests/textbook.py measures); with
+                # nobody in the group this is one look-up of an empty group.
+                await self._group_send(room, msg.to_layer(message))
             return
         engine = self.engines.get(room)
         if engine is None or engine.lease_lapsed():

@@ -28,14 +28,14 @@ def new_guest(name: str = "ann") -> tuple[int, str]:
 
 
 class GameClient:
-    def __init__(self, room: str, token: str | None, query: str = "", codec: Any = codec
-                 ) -> None:
+    def __init__(self, room: str, token: str | None, query: str = "", codec: Any = codec,
+                 app: Any = None) -> None:
         from gameserver.asgi import application
 
         self.codec = codec
         params = [p for p in (f"token={token}" if token else "", query) if p]
         path = f"/ws/game/{room}/" + ("?" + "&".join(params) if params else "")
-        self.ws = WebsocketCommunicator(application, path)
+        self.ws = WebsocketCommunicator(app or application, path)
         self.state: dict[str, Any] | None = None
         self.snapshots = 0
         self.others: list[dict[str, Any]] = []
