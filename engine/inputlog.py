@@ -12,6 +12,12 @@ is kept per call. Ticks, player ids and kinds go into ``array``s; an
 input's payload is its model's row (:meth:`engine.protocol.InputBase.to_row`)
 packed with msgpack into one growing ``bytearray``; join names into a list.
 Iterating decodes the calls back into :class:`LogRecord` s.
+
+Packing waits: the frames added since the last :meth:`InputLog.flush` (the
+runtime flushes after every step, so at most one tick's inputs wait) are
+packed together, one msgpack call for all of them, whose bytes are exactly
+those of packing each row in turn. Input frames are frozen models, so what is
+packed is what was added. Every reader flushes first.
 """
 
 from __future__ import annotations
@@ -54,7 +60,8 @@ class InputLog:
     ``input_model`` turns stored rows back into frames when iterating.
     """
 
-    __slots__ = ("_kinds", "_names", "_pack", "_pids", "_row", "_rows", "_ticks", "input_model")
+    __slots__ = ("_kinds", "_names", "_pack", "_pending", "_pids", "_row", "_rows", "_ticks",
+                 "input_model")
 
     def __init__(self, input_model: type[InputBase]) -> None:
         self.input_model = input_model
@@ -68,6 +75,7 @@ class InputLog:
         self._kinds = bytearray()
         self._names: list[str] = []
         self._rows = bytearray()
+        self._pending: list[InputBase] = []
         self._pack = msgpack.Packer(use_bin_type=True).pack
 
     def add(self, tick: int, player_id: int, kind: RecordKind, name: str = "",
@@ -79,14 +87,27 @@ class InputLog:
         self._kinds.append(code)
         if code == _INPUT:
             assert frame is not None, "input records carry their frame"
-            self._rows += self._pack(self._row(frame))
+            self._pending.append(frame)
         elif code == _JOIN:
             self._names.append(name)
+
+    def flush(self) -> None:
+        """Pack the rows of the inputs added since the last flush (see the module docstring)."""
+        pending = self._pending
+        if not pending:
+            return
+        count = len(pending)
+        packed = self._pack(list(map(self._row, pending)))
+        # A msgpack array of the rows is its header, then each row as packed alone.
+        header = 1 if count < 16 else 3 if count < 0x10000 else 5
+        self._rows += memoryview(packed)[header:]
+        pending.clear()
 
     def __len__(self) -> int:
         return len(self._kinds)
 
     def __iter__(self) -> Iterator[LogRecord]:
+        self.flush()
         rows = msgpack.Unpacker(raw=False)
         rows.feed(bytes(self._rows))
         names = iter(self._names)
@@ -102,11 +123,13 @@ class InputLog:
 
     def nbytes(self) -> int:
         """Bytes held by the columns (what a running room pays for recording)."""
+        self.flush()
         return (len(self._ticks) * self._ticks.itemsize + len(self._pids) * self._pids.itemsize
                 + len(self._kinds) + len(self._rows) + sum(len(n) for n in self._names))
 
     def clear(self) -> None:
         """Forget every record (a new recording starts)."""
+        self._pending = []
         self._ticks = array("I")
         self._pids = array("q")
         self._kinds = bytearray()
@@ -115,6 +138,7 @@ class InputLog:
 
     def detach(self) -> InputLog:
         """A log holding every record so far; this one starts empty (no copy is made)."""
+        self.flush()
         taken = InputLog(self.input_model)
         taken._ticks, taken._pids, taken._kinds = self._ticks, self._pids, self._kinds
         taken._names, taken._rows = self._names, self._rows
@@ -123,6 +147,7 @@ class InputLog:
 
     def to_bytes(self) -> bytes:
         """Serialise (msgpack of the columns) for storage; inverse of :meth:`from_bytes`."""
+        self.flush()
         doc: dict[str, Any] = {
             "log": FORMAT, "ticks": self._ticks.tobytes(), "pids": self._pids.tobytes(),
             "kinds": bytes(self._kinds), "names": self._names, "rows": bytes(self._rows),

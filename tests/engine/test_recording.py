@@ -167,3 +167,25 @@ def test_garbage_is_not_a_recording() -> None:
     newer = dataclasses.replace(rec, version=ARENA.info.version + 1)
     with pytest.raises(ValueError, match="version"):
         recording.unpack(recording.pack(newer), by_id(ARENA).__getitem__)
+
+
+@pytest.mark.parametrize("per_flush", [1, 15, 16, 70_000])
+def test_rows_packed_together_are_the_bytes_of_packing_each_alone(per_flush: int) -> None:
+    import msgpack
+
+    model = ARENA.input_model
+    frames = [model(seq=i + 1, mx=0.25, my=-0.5, aim=(i % 44) / 7, fire=i % 2 == 0, tick=i)
+              for i in range(per_flush)]
+    log = InputLog(model)
+    log.add(0, 1, "join", "ann")
+    for i, frame in enumerate(frames):
+        log.add(i, 1, "input", "", frame)
+    log.flush()
+    log.add(per_flush, 1, "input", "", frames[0])  # left for the readers to flush
+    one_by_one = b"".join(msgpack.packb(f.to_row(), use_bin_type=True)
+                          for f in [*frames, frames[0]])
+    again = InputLog.from_bytes(log.to_bytes(), model)
+    assert bytes(again._rows) == one_by_one
+    records = list(again)
+    assert [r.frame for r in records[1:]] == [*frames, frames[0]]
+    assert records[0].name == "ann" and len(log) == per_flush + 2
