@@ -75,12 +75,12 @@ JOIN_RUNS = ("reference", "project", "project-pg")
 ALL_RUNS = (*GAME_RUNS, "recording", "engine", "lobby", "joins", "joins-pg", "paddle",
             *(f"paddle-{n}" for n in PADDLE_RUNS))
 RECORDING_ORDER = ("project-norec", "project", "project", "project-norec", "project-norec",
-                   "project")
-"""The ``recording`` run: recording off and on, alternated (ABBAAB), each on a fresh server.
+                   "project", "project", "project-norec", "project-norec", "project")
+"""The ``recording`` run: recording off and on in turns (ABBAABBAAB), each on a fresh server.
 
 At 1,000 players one process is at the edge of its core, where one run's
 delivery and p99 move by more than the 5 % the comparison is about; the
-medians of three of each, taken in turns, are what it reports."""
+medians of five of each, taken in turns, are what it reports."""
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 LOBBY_READERS = 2
 """Processes that send the chat burst and read its copies (400,000 frames at full size)."""

@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only these runs (reference, project, project-norec, textbook, "
                         "redis, redis-sticky, recording, engine, lobby, joins, joins-pg, "
                         "paddle, paddle-reference, paddle-project); repeatable. recording = "
-                        "recording off and on at full size, three of each in turns; "
+                        "recording off and on at full size, five of each in turns; "
                         "joins = the join storm against reference and project; "
                         "joins-pg = the project's on a scratch database on the PostgreSQL server "
                         "DATABASE_URL names. "
