@@ -53,19 +53,20 @@ class SyncChainHandler(ASGIHandler):
 
     def __init__(self) -> None:
         super().__init__()
-        self._threads = None if ONE_SYNC_THREAD else ThreadPoolExecutor(
-            max_workers=settings.ARENA.http_threads, thread_name_prefix="http")
+        # The one call per request, made once: on the one sync thread, or on the pool.
+        if ONE_SYNC_THREAD:
+            self._call = sync_to_async(self._respond, thread_sensitive=True)
+        else:
+            pool = ThreadPoolExecutor(max_workers=settings.ARENA.http_threads,
+                                      thread_name_prefix="http")
+            self._call = sync_to_async(self._respond, thread_sensitive=False, executor=pool)
 
     def load_middleware(self, is_async: bool = False) -> None:
         # ASGIHandler asks for the async chain; build the sync one.
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        if self._threads is None:
-            call = sync_to_async(self._respond, thread_sensitive=True)
-        else:
-            call = sync_to_async(self._respond, thread_sensitive=False, executor=self._threads)
-        response: HttpResponseBase = await call(request)
+        response: HttpResponseBase = await self._call(request)
         return response
 
     def _respond(self, request: HttpRequest) -> HttpResponseBase:

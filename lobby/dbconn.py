@@ -1,15 +1,17 @@
-"""One kept-open database connection for the runtime's database thread.
+"""One kept-open database connection for each thread that does the steady database work.
 
-Django opens a connection per `database_sync_to_async` call when
-`CONN_MAX_AGE` is 0 (the setting this project keeps, because under ASGI
-every HTTP request runs in a thread and context of its own, where a kept
-connection would only leak): a join paid for a connect, its PRAGMAs (SQLite)
-or a server backend (PostgreSQL), and a close, which on SQLite in WAL mode
-also checkpoints the log when it was the last connection. The runtime's
-database work (seat claims, releases, room-list queries, chat batches:
-everything `lobby.push.run_sync` runs) all happens on the one thread-sensitive executor
-thread of the process, so `kept()` gives that thread one connection that
-stays open:
+Django opens a connection per call when `CONN_MAX_AGE` is 0 (the setting
+this project keeps, because other sync work, task workers and background
+hooks, runs in threads that come and go, where a kept connection would only
+leak): a join paid for a connect, its PRAGMAs (SQLite) or a server backend
+(PostgreSQL), and a close, which on SQLite in WAL mode also checkpoints the
+log when it was the last connection. The steady work runs on a few
+long-lived threads instead: the runtime's database work (seat claims,
+releases, room-list queries, chat batches, presence: everything
+`lobby.push.run_sync` runs) on the process's one thread-sensitive executor
+thread, and HTTP requests on that same thread (SQLite) or on the
+`HTTP_THREADS` pool (PostgreSQL; gameserver/httphandler.py). `kept()` gives
+each such thread one connection that stays open:
 
 - it is this thread's own (never shared between threads), created on first
   use and kept with `close_at = None`, so Django's `close_old_connections`
