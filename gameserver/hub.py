@@ -1,10 +1,13 @@
 """The room hub: one per room per process, the room group's only member here.
 
-The room's engine encodes each snapshot once and `group_send`s it to the
-room group; each process with players in the room has exactly one member in
-that group, its hub, which writes the same bytes to every local socket. So
-the channel layer carries one message per process per snapshot, not one per
-player (docs/benchmarks.md).
+The room's engine encodes each snapshot once; its process hands it to its
+own hub directly and sends it to every other process with sockets in the
+room (batched with its other rooms' snapshots of the tick, gameserver/relay.py),
+where that process's one hub of the room writes the same bytes to every local
+socket. So the channel layer carries one message per process per snapshot
+tick, not one per player (docs/benchmarks.md). Room-wide messages (chat,
+kicks, closes) reach the hub through the room's group, of which it is this
+process's only member.
 
 A socket that joins waits in `joining` until a snapshot message carries a
 full snapshot (the hub asks the engine for one), so every client's first
@@ -17,7 +20,7 @@ from collections.abc import Callable
 
 from gameserver import metrics
 from gameserver.connection import Connection
-from gameserver.interprocess import Snapshot
+from gameserver.interprocess import RoomSnapshot
 from gameserver.net.daphne import websocket_frame
 
 
@@ -61,7 +64,7 @@ class RoomHub:
                 return conn
         return None
 
-    async def on_snapshot(self, message: Snapshot) -> None:
+    async def on_snapshot(self, message: RoomSnapshot) -> None:
         """Deliver one snapshot message: `delta` to the active, `full` to the joining."""
         events, delta, full = message.events, message.delta, message.full
         # Framed once here, then the same bytes go to every socket.

@@ -19,8 +19,14 @@ Messages to a room's owner (sent to its channel):
 `room.inputs`: the sender's players' inputs for every room the receiver owns,
 batched (one message per short flush per owner, not one per input).
 
+Messages to a process with sockets in rooms the sender owns (sent to its
+channel): `room.snapshots`, every snapshot the sender's engines made in one
+loop turn for rooms where the receiver has sockets (one message per snapshot
+tick per process, not one per room).
+
 Messages to a room's group (every process with sockets in the room):
-`room.snapshot`, `room.frame` (chat, staff notices), `room.kick`,
+`room.snapshot` (only where a room's consumers joined its group themselves:
+one process, no hubs), `room.frame` (chat, staff notices), `room.kick`,
 `room.close`, `room.owner` (a new owner took the lease), `room.owner_gone`
 (the owner handed the room over on shutdown).
 
@@ -192,16 +198,40 @@ class Expel(_Message):
 # To a room's group ----------------------------------------------------------------------
 
 
-class Snapshot(_Message):
-    """One snapshot tick of the room's engine, encoded once by its owner."""
+class RoomSnapshot(_Message):
+    """One snapshot tick of a room's engine, encoded once by its owner: what a
+    hub fans out (`delta` to its players, `full` to sockets waiting for one)."""
 
-    type: Literal["room.snapshot"] = "room.snapshot"
     tick: int = Field(ge=0, lt=MAX_SEQ)
     delta: bytes = Field(max_length=MAX_SNAPSHOT_BYTES)
     full: bytes | None = Field(default=None, max_length=MAX_SNAPSHOT_BYTES)
     events: bytes | None = Field(default=None, max_length=MAX_SNAPSHOT_BYTES)
     token: Token = 0
+
+
+class Snapshot(RoomSnapshot):
+    """A room's snapshot as a message of its own: what an engine hands its manager,
+    and what a group member receives when the room's snapshots go to its group
+    (one process without hubs: consumers that joined the group themselves)."""
+
+    type: Literal["room.snapshot"] = "room.snapshot"
     origin: Channel | None = None
+
+
+MAX_BATCH_BYTES: Final = 4 * 1024 * 1024
+"""Snapshot bytes a sender puts in one `room.snapshots` message before starting
+another (a single larger snapshot still travels, alone)."""
+
+
+class Snapshots(BaseModel):
+    """The snapshots of one loop turn of the sender's engines, for every room where the
+    receiver has sockets: one message per snapshot tick per receiving process, however
+    many rooms it carries (the engines of a process tick together when it runs on Redis)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+    type: Literal["room.snapshots"] = "room.snapshots"
+    origin: Channel
+    snapshots: list[RoomSnapshot] = Field(min_length=1, max_length=MAX_BATCH_ROOMS)
 
 
 class Frame(_Message):
@@ -247,7 +277,7 @@ class OwnerGone(_Message):
 
 ToOwner = Join | Leave | Watch | Unwatch | Subscribe | Unsubscribe | NeedFull | Expel
 ToGroup = Snapshot | Frame | Kick | Close | Owner | OwnerGone
-Message = ToOwner | ToGroup | Inputs
+Message = ToOwner | ToGroup | Inputs | Snapshots
 
 OWNER_TYPES: Final = frozenset(
     model.model_fields["type"].default for model in ToOwner.__args__
@@ -290,8 +320,8 @@ def to_layer(message: Message) -> dict[str, Any]:
 
 
 __all__ = [
-    "DROP_REASONS", "OWNER_TYPES", "Close", "Expel", "Frame", "Inputs", "Join", "Kick",
-    "Leave", "Message", "MessageError", "NeedFull", "Owner", "OwnerGone", "RoomInputs", "Row",
-    "Snapshot", "Subscribe", "ToGroup", "ToOwner", "Unsubscribe", "Unwatch", "Watch", "parse",
-    "to_layer",
+    "DROP_REASONS", "MAX_BATCH_BYTES", "OWNER_TYPES", "Close", "Expel", "Frame", "Inputs",
+    "Join", "Kick", "Leave", "Message", "MessageError", "NeedFull", "Owner", "OwnerGone",
+    "RoomInputs", "RoomSnapshot", "Row", "Snapshot", "Snapshots", "Subscribe", "ToGroup",
+    "ToOwner", "Unsubscribe", "Unwatch", "Watch", "parse", "to_layer",
 ]

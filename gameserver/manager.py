@@ -95,6 +95,11 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushing = False
         """A flush task was spawned and has not taken the outbox yet."""
+        self._snapshot_outbox: dict[str, list[tuple[RoomEngine, msg.Snapshot]]] = {}
+        """Snapshots of this loop turn for other processes, per process channel."""
+        self._snapshot_flush: asyncio.Handle | None = None
+        self._snapshot_lock = asyncio.Lock()
+        """Held while sending snapshot batches: they leave in the order they were made."""
 
     @property
     def distributed(self) -> bool:
@@ -256,6 +261,7 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
                 idle_seconds=self.config.room_idle_seconds,
                 grace_seconds=self.config.reconnect_grace_seconds,
                 recording=self.config.replay_recording,
+                aligned=self.distributed,
             ),
             publish=self.publish,
             on_event=lambda kind, data: self._engine_event(room, kind, data),
@@ -358,6 +364,9 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
+        if self._snapshot_flush is not None:
+            self._snapshot_flush.cancel()
+            self._snapshot_flush = None
         await self._background.finish(timeout)
         for task in self._tasks:
             task.cancel()

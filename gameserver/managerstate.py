@@ -52,6 +52,9 @@ class ManagerState:
         _outbox_inputs: int
         _flush_timer: asyncio.TimerHandle | None
         _flushing: bool
+        _snapshot_outbox: dict[str, list[tuple[RoomEngine, msg.Snapshot]]]
+        _snapshot_flush: asyncio.Handle | None
+        _snapshot_lock: asyncio.Lock
 
         @property
         def distributed(self) -> bool: ...

@@ -1,9 +1,12 @@
 """Messages between this process and the others: the room manager's relay.
 
-Snapshots go to the room group once per snapshot tick (to the local hub
-directly, to other processes only when they have sockets there): one message
-per process, carrying the delta (acks included) its hub fans out to its own
-sockets. A remote room's joins and leaves go to its owner's channel one by
+Snapshots go to the local hub directly, and to each other process with
+sockets in the room (the engine's `subscribers`) batched: the snapshots an
+owner's engines make in one loop turn (its engines tick together on Redis)
+leave as one `room.snapshots` message per process, each carrying the deltas
+(acks included) that process's hubs fan out to their own sockets. Any
+room-wide message this process sends afterwards (`broadcast`) goes after
+them. A remote room's joins and leaves go to its owner's channel one by
 one; its players' inputs are batched: they wait in an outbox at most
 `INPUT_FLUSH_SECONDS` (or until `MAX_OUTBOX_INPUTS` are waiting), then go to
 each owner as one `room.inputs` message for all its rooms, in arrival order.
@@ -66,17 +69,65 @@ class RelayMixin(ManagerState):
         engine = self.engines.get(room)
         if engine is None or engine.lease_lapsed():
             return
+        if engine.subscribers:
+            self._queue_snapshot(engine, message)
         hub = self.hubs.get(room)
         if hub is not None:
             await hub.on_snapshot(message)
-        if engine.subscribers and not engine.lease_lapsed():
-            await self._group_send(room, {**msg.to_layer(message), "origin": self.channel})
+
+    def _queue_snapshot(self, engine: RoomEngine, message: msg.Snapshot) -> None:
+        """Keep a snapshot for each process with sockets in its room, until this loop turn ends.
+
+        Every engine of a process on Redis ticks on the same grid
+        (`RoomSettings.aligned`), so their snapshots of one tick are made in
+        one loop turn; the flush, scheduled with `call_soon`, runs after them
+        and sends each process one `room.snapshots` message with them all.
+        """
+        for channel in engine.subscribers:
+            if channel != self.channel:
+                self._snapshot_outbox.setdefault(channel, []).append((engine, message))
+        if self._snapshot_flush is None and self._snapshot_outbox:
+            self._snapshot_flush = asyncio.get_running_loop().call_soon(self._flush_snapshots_soon)
+
+    def _flush_snapshots_soon(self) -> None:
+        self._snapshot_flush = None
+        self._spawn(self._flush_snapshots())
+
+    async def _flush_snapshots(self) -> None:
+        """Send every waiting snapshot: one `room.snapshots` per process (split by size).
+
+        A snapshot whose engine lost its lease or left this process since it
+        was made is not sent, as `publish` would not have sent it then.
+        """
+        async with self._snapshot_lock:
+            outbox, self._snapshot_outbox = self._snapshot_outbox, {}
+            assert self.channel is not None
+            for channel, made in outbox.items():
+                batch: list[msg.RoomSnapshot] = []
+                size = 0
+                for engine, snapshot in made:
+                    if self.engines.get(engine.name) is not engine or engine.lease_lapsed():
+                        continue
+                    weight = len(snapshot.delta) + len(snapshot.full or b"") + len(
+                        snapshot.events or b"")
+                    if batch and (size + weight > msg.MAX_BATCH_BYTES
+                                  or len(batch) >= msg.MAX_BATCH_ROOMS):
+                        await self._send(channel, msg.Snapshots(origin=self.channel,
+                                                                snapshots=batch))
+                        batch, size = [], 0
+                    batch.append(snapshot)
+                    size += weight
+                if batch:
+                    await self._send(channel, msg.Snapshots(origin=self.channel, snapshots=batch))
 
     async def broadcast(self, room: str, message: msg.ToGroup) -> None:
         """A room-wide message (frame, kick, close) to every process, this one included."""
         if not self.distributed:
             await self._group_send(room, msg.to_layer(message))
             return
+        if self._snapshot_outbox:
+            # Snapshots made before this message leave before it.
+            await self._flush_snapshots()
         await self._dispatch(message)
         await self._group_send(room, {**msg.to_layer(message), "origin": self.channel})
 
@@ -104,7 +155,8 @@ class RelayMixin(ManagerState):
             if owner is not None:
                 await self._send(owner, message)
 
-    async def _send(self, channel: str, message: msg.ToOwner | msg.Inputs) -> bool:
+    async def _send(self, channel: str,
+                    message: msg.ToOwner | msg.Inputs | msg.Snapshots) -> bool:
         """One message to another process's channel, counted; False if the layer failed."""
         try:
             await self.layer.send(channel, msg.to_layer(message))
@@ -243,6 +295,9 @@ class RelayMixin(ManagerState):
         try:
             if isinstance(message, msg.Inputs):
                 self._take_inputs(message)
+            elif isinstance(message, msg.Snapshots):
+                for snapshot in message.snapshots:
+                    await self._remote_snapshot(snapshot)
             else:
                 await self._dispatch(message)
         except asyncio.CancelledError:
@@ -264,6 +319,23 @@ class RelayMixin(ManagerState):
             count, self._drops[reason] = self._drops[reason], 0
             logger.warning("dropped %d message(s) from other processes (%s); latest: %s",
                            count, reason, detail[:200])
+
+    async def _remote_snapshot(self, message: msg.RoomSnapshot) -> None:
+        """Another process's engine's snapshot, to this process's sockets in the room."""
+        room = message.room
+        hub = self.hubs.get(room)
+        if hub is None:
+            return
+        if self.distributed and (
+            room in self.engines or message.token < self._fences.get(room, 0)
+        ):
+            # Another process's engine of a room we own, or an owner older
+            # than the newest we know: a stale owner's frame never reaches players.
+            self._drop("stale_owner", f"snapshot of {room} with token {message.token}")
+            return
+        if message.token:
+            self._fences[room] = message.token
+        await hub.on_snapshot(message)
 
     def _count_via(self, message: msg.Message) -> None:
         """Keep, per owned room, which sockets each other process holds in it."""
@@ -305,16 +377,7 @@ class RelayMixin(ManagerState):
         if hub is None:
             return
         if isinstance(message, msg.Snapshot):
-            if self.distributed and (
-                engine is not None or message.token < self._fences.get(room, 0)
-            ):
-                # Another process's engine of a room we own, or an owner older
-                # than the newest we know: a stale owner's frame never reaches players.
-                self._drop("stale_owner", f"snapshot of {room} with token {message.token}")
-                return
-            if message.token:
-                self._fences[room] = message.token
-            await hub.on_snapshot(message)
+            await self._remote_snapshot(message)
         elif isinstance(message, msg.Frame):
             await hub.on_frame(message.data)
         elif isinstance(message, msg.Kick):

@@ -4,7 +4,8 @@
 reached through its `GameDefinition` only: the runtime never imports a
 concrete game) and a task that steps it at the game's tick rate against a
 monotonic deadline (drift-free: deadline k is `start + k / tick_rate`, so a
-late tick shortens the next sleep instead of shifting every later tick)
+late tick shortens the next sleep instead of shifting every later tick;
+on Redis `start` is the clock's zero, so a process's rooms tick together)
 (the game's config's rates, per room). Every `tick_rate / snapshot_rate` ticks it
 builds the snapshot once, diffs it against the previous one, encodes the
 delta once (and the full snapshot only when some socket waits for one), and
@@ -89,6 +90,10 @@ class RoomSettings:
     grace_seconds: float
     recording: bool = False
     """Record each match (engine/recording.py); the recording rides on `match_end`."""
+    aligned: bool = False
+    """Tick on the process-wide grid of the tick rate (deadline k is `k / tick_rate`
+    since the loop clock's zero): every room of the process at that rate ticks in the
+    same loop turn, so their snapshots for another process leave together (on Redis)."""
 
     @property
     def tick_rate(self) -> int:
@@ -163,7 +168,7 @@ class RoomEngine:
         self.seats: dict[int, _Seat] = {}
         self.spectators = 0
         self.subscribers: set[str] = set()
-        """Other processes with sockets in this room (they get snapshots by group_send)."""
+        """Other processes with sockets in this room (they get its snapshots, batched)."""
         self.need_full = True
         self._prev_full: dict[str, Any] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -312,13 +317,14 @@ class RoomEngine:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         interval = 1.0 / self.settings.tick_rate
-        deadline = loop.time()
+        origin, step = self._schedule(loop.time(), interval)
         try:
             while True:
                 if self.lease_lapsed():
                     await self._wait_for_lease()
-                    deadline = loop.time()
+                    origin, step = self._schedule(loop.time(), interval)
                     continue
+                deadline = origin + step * interval
                 lateness = loop.time() - deadline
                 started = time.perf_counter()
                 message, events = self._tick()
@@ -331,13 +337,13 @@ class RoomEngine:
                 metrics.TICK_LATENESS.observe(max(0.0, lateness))
                 if self._dispose_due():
                     break
-                deadline += interval
-                delay = deadline - loop.time()
+                step += 1
+                delay = origin + step * interval - loop.time()
                 if delay < -5 * interval:
                     # Far behind (the process stalled): skip the missed ticks
                     # rather than running them back to back.
                     metrics.TICKS_SKIPPED.inc(int(-delay / interval))
-                    deadline = loop.time()
+                    origin, step = self._schedule(loop.time(), interval)
                     delay = 0.0
                 await asyncio.sleep(max(0.0, delay))
         except asyncio.CancelledError:
@@ -348,6 +354,17 @@ class RoomEngine:
             await self.stop("failed")
             return
         await self.stop("idle")
+
+    def _schedule(self, now: float, interval: float) -> tuple[float, int]:
+        """(origin, step) of the tick due now: deadline k is `origin + k * interval`.
+
+        Aligned, the origin is the clock's zero and the step the grid's last
+        point at or before `now` (so it is due at once, like an unaligned
+        start); otherwise the origin is `now`.
+        """
+        if self.settings.aligned:
+            return 0.0, math.floor(now / interval)
+        return now, 0
 
     async def _wait_for_lease(self) -> None:
         """Paused: the lease was not renewed in time. Resumes when the manager renews it."""

@@ -1,12 +1,14 @@
-"""A room split across two daphne processes on a real redis-server: the channel-layer
-messages between them per tick are bounded by the processes, not by the players.
+"""Rooms split across two daphne processes on a real redis-server: the channel-layer
+messages between them per tick are bounded by the processes, not by the players or
+the rooms.
 
 Players alternate between the processes (what a round-robin balancer without
 sticky routing does). The non-owner sends its players' inputs to the owner as
-`room.inputs` batches, one per short flush; the owner sends one `room.snapshot`
-per snapshot tick, which the other process fans out (acks included) to its own
-sockets. Counted with the processes' own metrics
-(`arena_cluster_messages_sent_total`, `arena_cluster_inputs_forwarded_total`).
+`room.inputs` batches, one per short flush; the owner's engines tick together and
+it sends one `room.snapshots` per snapshot tick with every room's snapshot, which
+the other process fans out (acks included) to its own sockets. Counted with the
+processes' own metrics (`arena_cluster_messages_sent_total`,
+`arena_cluster_inputs_forwarded_total`).
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from tests.servers import LiveServer, RedisServer
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 
 TICK_RATE = 20
-PLAYERS = 20
-"""Ten on each process."""
+ROOMS = 3
+"""All owned by one process."""
+PLAYERS = 8
+"""Per room: four on each process."""
 INPUTS_PER_SNAPSHOT = 2
 """Each player's inputs per snapshot it reads (40 per second: under the flood limit)."""
 FLUSHES_PER_TICK = math.ceil(1 / TICK_RATE / INPUT_FLUSH_SECONDS)
@@ -70,6 +74,10 @@ async def play(player: Player, stop: asyncio.Event, seconds: float = 30) -> None
             return
 
 
+def has_state(player: Player) -> bool:
+    return player.state is not None
+
+
 def sees_everyone(player: Player) -> bool:
     return player.state is not None and len(player.state["players"]) == PLAYERS
 
@@ -78,7 +86,7 @@ def acked(player: Player) -> bool:
     return player.state is not None and player.state["acks"].get(player.user_id) == player.seq
 
 
-async def test_a_split_room_costs_messages_per_process_not_per_player(
+async def test_split_rooms_cost_messages_per_process_not_per_player_or_room(
     redis_server: RedisServer, start_server: Callable[..., LiveServer],
 ) -> None:
     owner, other = (
@@ -86,16 +94,19 @@ async def test_a_split_room_costs_messages_per_process_not_per_player(
                      SNAPSHOT_RATE=str(TICK_RATE))
         for _ in range(2)
     )
-    room = f"b-{uuid.uuid4().hex[:10]}"
-    first = await join(owner, room, "p0")  # the first socket's process takes the room
-    await first.until(lambda: first.state is not None)
-    players = [first]
-    for i in range(1, PLAYERS):
-        players.append(await join((owner, other)[i % 2], room, f"p{i}"))
-    remote = players[1::2]
+    rooms = [f"b-{uuid.uuid4().hex[:10]}" for _ in range(ROOMS)]
+    players: list[Player] = []
+    for room in rooms:
+        first = await join(owner, room, "p0")  # the first socket's process takes the room
+        await first.until(functools.partial(has_state, first))
+        players.append(first)
+        for i in range(1, PLAYERS):
+            players.append(await join((owner, other)[i % 2], room, f"p{i}"))
+    remote = [p for i, p in enumerate(players) if i % PLAYERS % 2]
     for player in players:
         await player.until(functools.partial(sees_everyone, player))
 
+    first = players[0]
     stop = asyncio.Event()
     tasks = [asyncio.ensure_future(play(p, stop)) for p in players]
     try:
@@ -118,22 +129,25 @@ async def test_a_split_room_costs_messages_per_process_not_per_player(
     def delta(now: dict[str, float], then: dict[str, float], key: str) -> float:
         return now.get(key, 0.0) - then.get(key, 0.0)
 
-    # The owner runs only this room, at one snapshot per tick.
-    ticks = delta(owner_now, owner_then, "arena_tick_duration_seconds_count")
-    snapshots = delta(owner_now, owner_then, "room.snapshot")
+    # The owner runs only these rooms, at one snapshot per tick each.
+    ticks = delta(owner_now, owner_then, "arena_tick_duration_seconds_count") / ROOMS
+    batches = delta(owner_now, owner_then, "room.snapshots")
     inputs = delta(other_now, other_then, "room.inputs")
     forwarded = delta(other_now, other_then, "arena_cluster_inputs_forwarded_total")
     assert ticks >= WINDOW_TICKS / 2, ticks
-    # Ten remote players send about 20 inputs per tick between them; the messages
+    # Twelve remote players send about 24 inputs per tick between them; the messages
     # carrying them are bounded by the flushes per tick, and the inputs all arrive.
     assert inputs <= (ticks + 1) * FLUSHES_PER_TICK, (inputs, forwarded, ticks)
     assert forwarded >= 2 * inputs, ("inputs travel batched, not one message each",
                                      forwarded, inputs)
     assert seq_now - seq_then >= WINDOW_TICKS * len(remote), (seq_now - seq_then, ticks)
     assert forwarded >= WINDOW_TICKS * len(remote), (forwarded, ticks)
-    # One snapshot message per tick for the other process and all its players.
-    assert snapshots <= ticks + 1, (snapshots, ticks)
-    assert not other_now.get("room.snapshot"), "only the owner sends snapshots"
+    # About one snapshot message per tick for the other process, all rooms and players
+    # in it (one per room would be three times as many): a tick whose engines ran in
+    # two loop turns (the process was busy) may send two.
+    assert batches <= 1.25 * ticks + 2, (batches, ticks)
+    assert not owner_now.get("room.snapshot"), "snapshots travel batched, not per room"
+    assert not other_now.get("room.snapshots"), "only the owner sends snapshots"
     for player in players:
         assert acked(player), (player.user_id, player.seq, player.state and player.state["acks"])
         await player.ws.close()

@@ -71,6 +71,17 @@ def malformed(room: str, user_id: int) -> list[tuple[str, dict[str, Any]]]:
                      "origin": "hub.x"}),
         ("invalid", {"type": "room.snapshot", "room": room, "tick": 1,
                      "delta": b"\0" * (interprocess.MAX_SNAPSHOT_BYTES + 1)}),
+        ("invalid", {"type": "room.snapshots", "origin": "hub.x", "snapshots": []}),
+        ("invalid", {"type": "room.snapshots", "origin": "hub.x",
+                     "snapshots": [{"room": room, "tick": 1, "delta": b"",
+                                    "type": "room.snapshot"}]}),  # extra field per entry
+        ("invalid", {"type": "room.snapshots", "origin": "hub.x",
+                     "snapshots": [{"room": room, "tick": -1, "delta": b""}]}),
+        ("invalid", {"type": "room.snapshots", "origin": "hub.x",
+                     "snapshots": [{"room": room, "tick": 1, "delta": b""}]
+                     * (interprocess.MAX_BATCH_ROOMS + 1)}),
+        ("invalid", {"type": "room.snapshots", "snapshots": [
+            {"room": room, "tick": 1, "delta": b""}]}),  # no origin
         ("invalid", {"type": "room.close", "room": room, "code": 99_999}),
         ("invalid", {"type": "room.frame", "room": room, "data": "not bytes"}),
     ]
