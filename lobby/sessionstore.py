@@ -13,6 +13,13 @@ a key that is taken after all raises Django's `CreateError` and a new key is
 tried, as Django's own `create()` does; an existing session is never
 overwritten. Everything else (loading, expiry, `flush()`, `cycle_key()`,
 the cookie) is Django's.
+
+Outside a transaction (autocommit, as a request runs) the insert is sent on
+its own: one statement is atomic by itself, and a taken key's
+`IntegrityError` leaves the connection usable, so Django's `atomic()` around
+it (a BEGIN and a COMMIT, two more round trips on PostgreSQL) is left out.
+Inside a transaction it stays Django's own insert, in a savepoint, so a taken
+key does not break the caller's transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.db import IntegrityError, connections, router
 from django.utils.crypto import get_random_string
 
 NEW_KEY_TRIES = 10
@@ -45,13 +53,29 @@ class SessionStore(DatabaseSessionStore):
             return
         for _ in range(NEW_KEY_TRIES):
             try:
-                super().save(must_create=True)
+                self._insert()
             except CreateError:
                 self._session_key = get_random_string(32, VALID_KEY_CHARS)
                 continue
             self._unwritten = False
             return
         raise CreateError(f"no unused session key in {NEW_KEY_TRIES} tries")
+
+    def _insert(self) -> None:
+        """Insert this new session's row; `CreateError` if its key is taken."""
+        # The data as Django's own backends' `save()` reads it (`SessionBase._get_session`,
+        # untyped in django-stubs): a new session is never loaded from the database.
+        data = self._get_session(no_load=True)  # type: ignore[attr-defined]
+        obj = self.create_model_instance(data)
+        using = router.db_for_write(self.model, instance=obj)
+        connection = connections[using]
+        if connection.in_atomic_block or not connection.get_autocommit():
+            super().save(must_create=True)  # Django's: in a savepoint
+            return
+        try:
+            obj.save(force_insert=True, using=using)
+        except IntegrityError:
+            raise CreateError from None
 
     # The async variants do the same, in a thread (this project calls the sync ones).
     async def acreate(self) -> None:
