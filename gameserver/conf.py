@@ -19,6 +19,8 @@ import dj_database_url
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gameserver import affinity
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -74,6 +76,10 @@ class ServerConfig(BaseSettings):
     # HTTP (gameserver/httphandler.py).
     http_threads: int = Field(default=8, ge=1, le=256)
     """On PostgreSQL: threads (each with one kept connection) that run HTTP requests."""
+
+    # The server process (gameserver/affinity.py).
+    cpu_affinity: str = ""
+    """CPUs every thread of a server process runs on, like `1` or `0,2-3` (empty: any)."""
 
     # Lobby (lobby/): chat, presence, room list, matchmaking. See docs/lobby.md.
     chat_rate_count: int = Field(default=5, ge=1, le=1_000)
@@ -202,6 +208,23 @@ class ServerConfig(BaseSettings):
             if not url.strip().startswith(("redis://", "rediss://", "unix://")):
                 raise ValueError("each URL must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("cpu_affinity")
+    @classmethod
+    def _cpus_exist(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        cpus = affinity.parse(value)
+        missing = sorted(cpus - affinity.available())
+        if missing:
+            raise ValueError(f"CPUs {missing} are not available to this process "
+                             f"(it may use {sorted(affinity.available())})")
+        return value
+
+    @property
+    def cpu_set(self) -> frozenset[int] | None:
+        """CPU_AFFINITY parsed (None: unset, the operating system decides)."""
+        return affinity.parse(self.cpu_affinity) if self.cpu_affinity else None
 
     @field_validator("allowed_hosts")
     @classmethod
