@@ -29,12 +29,18 @@ class ConfigError(Exception):
     """A setting from the environment is missing or malformed."""
 
 
+PREPARE_THRESHOLD = 5
+"""psycopg's default: a statement is prepared on a connection after this many runs there."""
+
+
 class ServerConfig(BaseSettings):
     """Environment variables (upper-case names) and their defaults for a laptop."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     database_url: str = Field(default=f"sqlite:///{VAR_DIR / 'arena.sqlite3'}")
+    database_prepared_statements: bool = True
+    """PostgreSQL: server-side parameters, a statement run PREPARE_THRESHOLD times prepared."""
     redis_url: str | None = None
     secret_key: str | None = Field(default=None, min_length=32)
     secret_key_file: Path = VAR_DIR / "secret_key"
