@@ -7,10 +7,10 @@ user's data as the response goes out: a read and two writes for every login,
 the largest single cost of a guest session under a join storm (issue #17).
 
 Here `create()` only takes a new random key (32 characters from 36: a
-collision is never expected) and the next `save()`, normally the
-middleware's, inserts the row with its data. The insert is `must_create`, so
-a key that is taken after all raises Django's `CreateError` and a new key is
-tried, as Django's own `create()` does; an existing session is never
+collision is never expected; drawn in one read, lobby/randomness.py) and the
+next `save()`, normally the middleware's, inserts the row with its data. The
+insert is `must_create`, so a key that is taken after all raises Django's
+`CreateError` and a new key is tried, as Django's own `create()` does; an existing session is never
 overwritten. Everything else (loading, expiry, `flush()`, `cycle_key()`,
 the cookie) is Django's.
 
@@ -28,7 +28,11 @@ from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db import IntegrityError, connections, router
-from django.utils.crypto import get_random_string
+
+from lobby.randomness import random_string
+
+KEY_LENGTH = 32
+"""Characters of a new session key, as Django's (from its 36, lobby/randomness.py)."""
 
 NEW_KEY_TRIES = 10
 """Give up (raise `CreateError`) after this many taken keys in a row: something else is wrong."""
@@ -41,7 +45,7 @@ class SessionStore(DatabaseSessionStore):
         """True between `create()` and the `save()` that inserts the row."""
 
     def create(self) -> None:
-        self._session_key = get_random_string(32, VALID_KEY_CHARS)
+        self._session_key = random_string(KEY_LENGTH, VALID_KEY_CHARS)
         self._unwritten = True
         self.modified = True
 
@@ -55,7 +59,7 @@ class SessionStore(DatabaseSessionStore):
             try:
                 self._insert()
             except CreateError:
-                self._session_key = get_random_string(32, VALID_KEY_CHARS)
+                self._session_key = random_string(KEY_LENGTH, VALID_KEY_CHARS)
                 continue
             self._unwritten = False
             return

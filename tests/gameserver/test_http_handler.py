@@ -157,7 +157,7 @@ def test_a_taken_key_is_never_overwritten_a_new_one_is_tried(db: str) -> None:
 
     second = sessionstore.SessionStore()
     keys = iter([taken, "k" * 32])
-    with mock.patch.object(sessionstore, "get_random_string", lambda *_: next(keys)):
+    with mock.patch.object(sessionstore, "random_string", lambda *_: next(keys)):
         second.create()
         second["owner"] = "second"
         second.save()
@@ -166,7 +166,7 @@ def test_a_taken_key_is_never_overwritten_a_new_one_is_tried(db: str) -> None:
     assert sessionstore.SessionStore("k" * 32).load() == {"owner": "second"}
 
     third = sessionstore.SessionStore()
-    with mock.patch.object(sessionstore, "get_random_string", lambda *_: taken), \
+    with mock.patch.object(sessionstore, "random_string", lambda *_: taken), \
             pytest.raises(CreateError):
         third.save()
     assert sessionstore.SessionStore(taken).load() == {"owner": "first"}
