@@ -89,14 +89,21 @@ async def test_a_guest_login_over_asgi_never_returns_to_the_loop_and_its_cookie_
     assert anonymous["status"] == 401
 
 
-@pytest.mark.django_db
-def test_a_guest_login_is_two_inserts_the_user_with_its_last_login_and_the_session() -> None:
+def _guest_login(name: str) -> tuple[Client, Any, CaptureQueriesContext]:
+    """A guest login through Django's test client: (the client, its answer, the queries),
+    after checking it answered 201 with exactly its two inserts."""
     client = Client(HTTP_HOST="127.0.0.1")
     with CaptureQueriesContext(connection) as queries:
-        response = client.post("/api/session/guest", {"name": "bob"},
+        response = client.post("/api/session/guest", {"name": name},
                                content_type="application/json")
     assert response.status_code == 201
     assert _writes(queries) == ["INSERT lobby_user", "INSERT django_session"]
+    return client, response, queries
+
+
+@pytest.mark.django_db
+def test_a_guest_login_is_two_inserts_the_user_with_its_last_login_and_the_session() -> None:
+    client, response, queries = _guest_login("bob")
     assert not any(q["sql"].startswith("SELECT") and "django_session" in q["sql"]
                    for q in queries.captured_queries)
     row = Session.objects.get()
@@ -134,12 +141,7 @@ def _transactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_guest_login_outside_a_transaction_opens_none(monkeypatch: pytest.MonkeyPatch) -> None:
     # Each of its two inserts is one statement in autocommit: no BEGIN and COMMIT.
     started = _transactions(monkeypatch)
-    client = Client(HTTP_HOST="127.0.0.1")
-    with CaptureQueriesContext(connection) as queries:
-        response = client.post("/api/session/guest", {"name": "cat"},
-                               content_type="application/json")
-    assert response.status_code == 201
-    assert _writes(queries) == ["INSERT lobby_user", "INSERT django_session"]
+    client, _, _ = _guest_login("cat")
     assert started == []
     assert client.get("/api/session").status_code == 200
 
