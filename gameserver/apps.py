@@ -27,10 +27,12 @@ class GameserverConfig(AppConfig):
 
         # Before daphne's CLI builds its access logger (see gameserver/logs.py).
         logs.install_access_log()
-        # Under daphne, autobahn is loaded by now: no settings dump per connection.
-        from gameserver.net.daphne import lazy_config_dump
+        # Under daphne, autobahn is loaded by now: no settings dump per connection,
+        # and no form parsing of POST bodies that daphne never reads.
+        from gameserver.net.daphne import lazy_config_dump, no_form_parsing
 
         lazy_config_dump()
+        no_form_parsing()
         # Every stored chat line, lobby or room, whoever stores it.
         post_save.connect(_count_chat, sender="lobby.ChatMessage", weak=False,
                           dispatch_uid="arena-chat-metric")

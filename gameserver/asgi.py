@@ -15,7 +15,7 @@ django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from gameserver import routing  # noqa: E402
+from gameserver import affinity, routing  # noqa: E402
 from gameserver.httphandler import SyncChainHandler  # noqa: E402
 from gameserver.logs import ClientAddressMiddleware  # noqa: E402
 from gameserver.workers import ensure_embedded  # noqa: E402
@@ -30,6 +30,10 @@ SERVER_GC_THRESHOLDS = (20_000, 20, 20)
 # start-up (Django, the app) out of every later full collection.
 gc.set_threshold(*SERVER_GC_THRESHOLDS)
 gc.freeze()
+
+# CPU_AFFINITY: the process's threads, and every one started later, on those CPUs.
+if settings.ARENA.cpu_set is not None:
+    affinity.pin(settings.ARENA.cpu_set)
 
 
 class StartRuntimeFirst:

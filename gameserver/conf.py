@@ -19,6 +19,8 @@ import dj_database_url
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gameserver import affinity
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -27,12 +29,18 @@ class ConfigError(Exception):
     """A setting from the environment is missing or malformed."""
 
 
+PREPARE_THRESHOLD = 5
+"""psycopg's default: a statement is prepared on a connection after this many runs there."""
+
+
 class ServerConfig(BaseSettings):
     """Environment variables (upper-case names) and their defaults for a laptop."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     database_url: str = Field(default=f"sqlite:///{VAR_DIR / 'arena.sqlite3'}")
+    database_prepared_statements: bool = True
+    """PostgreSQL: server-side parameters, a statement run PREPARE_THRESHOLD times prepared."""
     redis_url: str | None = None
     secret_key: str | None = Field(default=None, min_length=32)
     secret_key_file: Path = VAR_DIR / "secret_key"
@@ -74,6 +82,10 @@ class ServerConfig(BaseSettings):
     # HTTP (gameserver/httphandler.py).
     http_threads: int = Field(default=8, ge=1, le=256)
     """On PostgreSQL: threads (each with one kept connection) that run HTTP requests."""
+
+    # The server process (gameserver/affinity.py).
+    cpu_affinity: str = ""
+    """CPUs every thread of a server process runs on, like `1` or `0,2-3` (empty: any)."""
 
     # Lobby (lobby/): chat, presence, room list, matchmaking. See docs/lobby.md.
     chat_rate_count: int = Field(default=5, ge=1, le=1_000)
@@ -202,6 +214,23 @@ class ServerConfig(BaseSettings):
             if not url.strip().startswith(("redis://", "rediss://", "unix://")):
                 raise ValueError("each URL must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("cpu_affinity")
+    @classmethod
+    def _cpus_exist(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        cpus = affinity.parse(value)
+        missing = sorted(cpus - affinity.available())
+        if missing:
+            raise ValueError(f"CPUs {missing} are not available to this process "
+                             f"(it may use {sorted(affinity.available())})")
+        return value
+
+    @property
+    def cpu_set(self) -> frozenset[int] | None:
+        """CPU_AFFINITY parsed (None: unset, the operating system decides)."""
+        return affinity.parse(self.cpu_affinity) if self.cpu_affinity else None
 
     @field_validator("allowed_hosts")
     @classmethod

@@ -64,6 +64,16 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": dj_database_url.parse(CONFIG.database_url, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and \
+        CONFIG.database_prepared_statements:
+    # The server binds the parameters, and a statement run often on a connection
+    # (every one a guest session makes, on the kept connections of lobby/dbconn.py)
+    # is parsed and planned once there: less CPU in PostgreSQL and in psycopg
+    # (docs/operations.md, DATABASE_PREPARED_STATEMENTS).
+    # Options the URL gives itself (`?prepare_threshold=...`) win.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("server_side_binding", True)
+    _options.setdefault("prepare_threshold", conf.PREPARE_THRESHOLD)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads (and, in a local cluster, processes) write: wait for the
     # lock instead of failing at once, and let readers run beside a writer.

@@ -13,15 +13,18 @@ from typing import Annotated
 
 from django.conf import settings
 from django.contrib.auth import login, logout
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, UNUSABLE_PASSWORD_SUFFIX_LENGTH
 from django.contrib.auth.models import update_last_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.crypto import RANDOM_STRING_CHARS
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from lobby import origin, push, tokens
 from lobby.http import ApiError, api, parse_body
 from lobby.models import User, new_token_key
+from lobby.randomness import random_string
 from lobby.ratelimit import rate_limit
 
 
@@ -42,11 +45,17 @@ class GuestRequest(BaseModel):
     name: DisplayName
 
 
+def unusable_password() -> str:
+    """What Django's `set_unusable_password()` stores (`!` and 40 random characters, so no
+    password ever matches), drawn in one read of the random source (lobby/randomness.py)."""
+    return UNUSABLE_PASSWORD_PREFIX + random_string(UNUSABLE_PASSWORD_SUFFIX_LENGTH,
+                                                    RANDOM_STRING_CHARS)
+
+
 def create_guest(name: str) -> User:
     """A new guest user, inserted with its last login (it is logged in at once)."""
     user = User(username=f"guest-{uuid.uuid4().hex}", display_name=name, is_guest=True,
-                last_login=timezone.now())
-    user.set_unusable_password()
+                last_login=timezone.now(), password=unusable_password())
     user.save()
     user.logged_in_at_creation = True  # type: ignore[attr-defined]
     return user

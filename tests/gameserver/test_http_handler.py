@@ -18,6 +18,7 @@ from channels.testing import HttpCommunicator
 from django.contrib.sessions.backends.base import CreateError
 from django.contrib.sessions.models import Session
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -88,14 +89,21 @@ async def test_a_guest_login_over_asgi_never_returns_to_the_loop_and_its_cookie_
     assert anonymous["status"] == 401
 
 
-@pytest.mark.django_db
-def test_a_guest_login_is_two_inserts_the_user_with_its_last_login_and_the_session() -> None:
+def _guest_login(name: str) -> tuple[Client, Any, CaptureQueriesContext]:
+    """A guest login through Django's test client: (the client, its answer, the queries),
+    after checking it answered 201 with exactly its two inserts."""
     client = Client(HTTP_HOST="127.0.0.1")
     with CaptureQueriesContext(connection) as queries:
-        response = client.post("/api/session/guest", {"name": "bob"},
+        response = client.post("/api/session/guest", {"name": name},
                                content_type="application/json")
     assert response.status_code == 201
     assert _writes(queries) == ["INSERT lobby_user", "INSERT django_session"]
+    return client, response, queries
+
+
+@pytest.mark.django_db
+def test_a_guest_login_is_two_inserts_the_user_with_its_last_login_and_the_session() -> None:
+    client, response, queries = _guest_login("bob")
     assert not any(q["sql"].startswith("SELECT") and "django_session" in q["sql"]
                    for q in queries.captured_queries)
     row = Session.objects.get()
@@ -114,8 +122,35 @@ def test_any_other_login_still_records_the_last_login() -> None:
     assert user.last_login is not None
 
 
-@pytest.mark.django_db
-def test_a_taken_key_is_never_overwritten_a_new_one_is_tried() -> None:
+def _transactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every transaction a database connection starts from now on (Django's `atomic()`
+    and any explicit one begin by turning autocommit off), by the alias it was on."""
+    started: list[str] = []
+    real = BaseDatabaseWrapper.set_autocommit
+
+    def spy(self: BaseDatabaseWrapper, autocommit: bool, *args: Any, **kwargs: Any) -> None:
+        if not autocommit:
+            started.append(self.alias)
+        real(self, autocommit, *args, **kwargs)
+
+    monkeypatch.setattr(BaseDatabaseWrapper, "set_autocommit", spy)
+    return started
+
+
+@TX
+def test_a_guest_login_outside_a_transaction_opens_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each of its two inserts is one statement in autocommit: no BEGIN and COMMIT.
+    started = _transactions(monkeypatch)
+    client, _, _ = _guest_login("cat")
+    assert started == []
+    assert client.get("/api/session").status_code == 200
+
+
+@pytest.mark.parametrize("db", [
+    pytest.param("atomic", marks=pytest.mark.django_db, id="inside-a-transaction"),
+    pytest.param("autocommit", marks=TX, id="autocommit"),
+])
+def test_a_taken_key_is_never_overwritten_a_new_one_is_tried(db: str) -> None:
     first = sessionstore.SessionStore()
     first["owner"] = "first"
     first.save()
@@ -124,7 +159,7 @@ def test_a_taken_key_is_never_overwritten_a_new_one_is_tried() -> None:
 
     second = sessionstore.SessionStore()
     keys = iter([taken, "k" * 32])
-    with mock.patch.object(sessionstore, "get_random_string", lambda *_: next(keys)):
+    with mock.patch.object(sessionstore, "random_string", lambda *_: next(keys)):
         second.create()
         second["owner"] = "second"
         second.save()
@@ -133,7 +168,7 @@ def test_a_taken_key_is_never_overwritten_a_new_one_is_tried() -> None:
     assert sessionstore.SessionStore("k" * 32).load() == {"owner": "second"}
 
     third = sessionstore.SessionStore()
-    with mock.patch.object(sessionstore, "get_random_string", lambda *_: taken), \
+    with mock.patch.object(sessionstore, "random_string", lambda *_: taken), \
             pytest.raises(CreateError):
         third.save()
     assert sessionstore.SessionStore(taken).load() == {"owner": "first"}

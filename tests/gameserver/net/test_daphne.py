@@ -854,3 +854,88 @@ def test_the_settings_dump_is_left_alone_outside_the_tested_versions(
     assert not adapter.lazy_config_dump(renamed)
     assert not adapter.lazy_config_dump(types.SimpleNamespace())
     assert adapter.lazy_config_dump(module)
+
+
+# Twisted's form parsing of POST bodies ---------------------------------------------
+
+
+def _post(request_class: Any, content_type: bytes, body: bytes) -> Any:
+    """One POST through daphne's HTTP factory with `request_class` as its requests; the request."""
+    from daphne import http_protocol
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.testing import StringTransport
+
+    made: list[Any] = []
+
+    class Server(FakeDaphneServer):
+        request_buffer_size = 8192
+        server_name = b"Daphne"
+
+        def protocol_connected(self, protocol: Any) -> None:
+            made.append(protocol)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(http_protocol, "WebRequest", request_class)
+        server = Server()
+        channel = http_protocol.HTTPFactory(server).buildProtocol(
+            IPv4Address("TCP", "127.0.0.1", 1))
+    channel.makeConnection(StringTransport())
+    channel.dataReceived(b"POST /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + content_type
+                         + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert made, "daphne made no request"
+    request = made[0]
+    request.body_sent = server.queue.get_nowait()  # what the application receives
+    return request
+
+
+def test_post_bodies_reach_the_application_unparsed_by_twisted(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daphne import http_protocol
+
+    original = http_protocol.WebRequest
+    if getattr(original, "_without_form_parsing", False):  # Django's start-up did it already
+        original = original.__mro__[1]
+    monkeypatch.setattr(http_protocol, "WebRequest", original)
+    form = b"name=ann&token=x"
+    before = _post(original, b"application/x-www-form-urlencoded", form)
+    assert before.args == {b"name": [b"ann"], b"token": [b"x"]}, "Twisted parses forms by default"
+
+    assert adapter.no_form_parsing()
+    assert adapter.no_form_parsing(), "twice is harmless"
+    patched = http_protocol.WebRequest
+    assert patched is not original and issubclass(patched, original)
+    for content_type in (b"application/x-www-form-urlencoded", b"multipart/form-data; boundary=b",
+                         b"application/json"):
+        request = _post(patched, content_type, form)
+        assert request.args == {}, content_type
+        assert request.body_sent == {"type": "http.request", "body": form, "more_body": False}
+    assert before.body_sent["body"] == form
+
+
+def test_form_parsing_is_left_alone_outside_the_tested_versions(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daphne import http_protocol
+
+    class Request:
+        def __init__(self, channel: Any, parsePOSTFormSubmission: bool = True) -> None:
+            self.parse = parsePOSTFormSubmission
+
+    module = types.SimpleNamespace(WebRequest=Request)
+    monkeypatch.setattr(adapter, "_process_version_problems", lambda: ("Twisted 27.1.0",))
+    assert not adapter.no_form_parsing(module)
+    assert module.WebRequest is Request
+    monkeypatch.undo()
+    monkeypatch.setattr(http_protocol, "WebRequest", http_protocol.WebRequest)
+
+    class OldTwisted:  # a Request without the flag (Twisted before 22.10)
+        def __init__(self, channel: Any) -> None:
+            pass
+
+    old = types.SimpleNamespace(WebRequest=OldTwisted)
+    assert not adapter.no_form_parsing(old)
+    assert old.WebRequest is OldTwisted
+    assert not adapter.no_form_parsing(types.SimpleNamespace())
+    assert adapter.no_form_parsing(module)
+    assert module.WebRequest(None).parse is False
