@@ -79,16 +79,23 @@ class InputBase(BaseModel):
     @classmethod
     def row_fields(cls) -> tuple[str, ...]:
         """The payload's field names in declaration order, without ``t``."""
-        return tuple(name for name in cls.model_fields if name != "t")
+        return _row_fields(cls)
 
     def to_row(self) -> list[Any]:
         """The payload as a list in :meth:`row_fields` order (input logs, checkpoints)."""
-        return [getattr(self, name) for name in self.row_fields()]
+        return [getattr(self, name) for name in _row_fields(type(self))]
 
     @classmethod
     def from_row(cls, row: list[Any]) -> Self:
         """Inverse of :meth:`to_row` (validated: rows may come from storage)."""
-        return cls.model_validate(dict(zip(cls.row_fields(), row, strict=True)))
+        return cls.model_validate(dict(zip(_row_fields(cls), row, strict=True)))
+
+
+@functools.cache
+def _row_fields(model: type[InputBase]) -> tuple[str, ...]:
+    # Once per input model (a model's fields never change after its class is made):
+    # every forwarded or recorded input goes through to_row or from_row.
+    return tuple(name for name in model.model_fields if name != "t")
 
 
 InputT = TypeVar("InputT", bound=InputBase)
