@@ -64,6 +64,8 @@ ACK_GRACE_S = 0.5
 """Inputs sent before the window end may still be acknowledged this long after it."""
 SLOTS = 10
 """The ticker's phases per input period."""
+DECODED_KEPT = 256
+"""Frames a swarm keeps decoded (a few per room: every bot of a room reads the same bytes)."""
 MAX_SEND_BACKLOG = 64 * 1024
 """A bot whose socket has this much unsent data skips inputs (counted as ``send_backlog``)."""
 MAX_PENDING_INPUTS = 1200
@@ -247,6 +249,9 @@ class Swarm:
         self._cpu0 = 0.0
         # Every server frame is a msgpack map; snapshots go through the game's codec.
         self._unpack = self.definition.codec.decode
+        self._decoded: dict[bytes, dict[str, Any]] = {}
+        """The last DECODED_KEPT frames, decoded: a room's snapshot reaches each of its
+        bots here as the same bytes, decoded once (read-only: apply copies)."""
         self._pack = msgpack.packb
         self._codec = self.definition.codec
 
@@ -529,6 +534,10 @@ class Swarm:
         if isinstance(data, str):
             self.errors["text_frame"] += 1
             return None
+        decoded = self._decoded
+        msg = decoded.get(data)
+        if msg is not None:
+            return msg
         try:
             msg = self._unpack(data)
         except Exception:  # msgpack raises several types on bad input
@@ -537,6 +546,9 @@ class Swarm:
         if not isinstance(msg, dict):
             self.errors["bad_msgpack"] += 1
             return None
+        if len(decoded) >= DECODED_KEPT:
+            del decoded[next(iter(decoded))]  # the oldest
+        decoded[data] = msg
         return msg
 
     def _on_frame(self, bot: Bot, data: bytes | str) -> None:

@@ -104,3 +104,37 @@ async def test_unreachable_server_is_reported_not_raised() -> None:
     assert r["connect_failures"] > 0
     assert r["delivery_ratio"] is None
     assert any(k.startswith("connect_") for k in r["errors"])
+
+
+def test_a_frame_every_bot_of_a_room_reads_is_decoded_once() -> None:
+    from engine import protocol
+    from load_tests import bot as bots
+
+    config = SwarmConfig(urls=["http://127.0.0.1:9"], rooms=1, players_per_room=2)
+    swarm = bots.Swarm(config, [0, 1])
+    decodes = 0
+    unpack = swarm._unpack
+
+    def counting(data: bytes) -> dict[str, object]:
+        nonlocal decodes
+        decodes += 1
+        return unpack(data)
+
+    swarm._unpack = counting
+    frame = protocol.encode({"t": "snap", "tick": 7, "acks": {1: 3}})
+    # The same bytes, as each bot's socket delivers them: separate objects, one decode.
+    first = swarm._decode(bytes(bytearray(frame)))
+    assert first == {"t": "snap", "tick": 7, "acks": {1: 3}}
+    assert swarm._decode(bytes(bytearray(frame))) is first
+    assert decodes == 1
+    # Other bytes decode anew; bad ones are counted every time, never kept.
+    assert swarm._decode(protocol.encode({"t": "pong", "id": 1})) == {"t": "pong", "id": 1}
+    assert decodes == 2
+    for _ in range(2):
+        assert swarm._decode(b"\xc1") is None
+    assert swarm.errors["bad_msgpack"] == 2
+    # At most DECODED_KEPT frames are kept: the oldest goes first.
+    for tick in range(bots.DECODED_KEPT):
+        swarm._decode(protocol.encode({"t": "snap", "tick": 100 + tick, "acks": {}}))
+    assert len(swarm._decoded) == bots.DECODED_KEPT
+    assert bytes(frame) not in swarm._decoded
