@@ -29,10 +29,9 @@ class GameserverConfig(AppConfig):
         logs.install_access_log()
         # Under daphne, autobahn is loaded by now: no settings dump per connection,
         # and no form parsing of POST bodies that daphne never reads.
-        from gameserver.net.daphne import lazy_config_dump, no_form_parsing
+        from gameserver.net.daphne import start_up_patches
 
-        lazy_config_dump()
-        no_form_parsing()
+        start_up_patches()
         # Every stored chat line, lobby or room, whoever stores it.
         post_save.connect(_count_chat, sender="lobby.ChatMessage", weak=False,
                           dispatch_uid="arena-chat-metric")

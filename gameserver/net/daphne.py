@@ -88,6 +88,7 @@ __all__ = [
     "missing_attributes",
     "no_form_parsing",
     "raw_send",
+    "start_up_patches",
     "version_problems",
     "websocket_frame",
 ]
@@ -510,6 +511,25 @@ def _without_form_parsing(base: type) -> type:
             super().__init__(*args, **kwargs)
 
     return WebRequest
+
+
+def start_up_patches() -> dict[str, bool]:
+    """Apply `lazy_config_dump` and `no_form_parsing` (the `gameserver` app's `ready()`).
+
+    Returns which are in effect. One whose module is loaded (the process
+    serves under daphne) but that did not apply is logged as a WARNING with
+    the installed versions, so a fallback to the libraries' own behaviour is
+    visible; where the module is not loaded (tests, `manage.py` commands)
+    there is nothing to patch and nothing is logged.
+    """
+    applied = {"lazy_config_dump": lazy_config_dump(), "no_form_parsing": no_form_parsing()}
+    modules = {"lazy_config_dump": AUTOBAHN_PROTOCOL_MODULE,
+               "no_form_parsing": DAPHNE_HTTP_MODULE}
+    for name, ok in applied.items():
+        if not ok and modules[name] in sys.modules:
+            logger.warning("%s not in effect: %s left as it is (installed: %s)",
+                           name, modules[name], _describe_versions())
+    return applied
 
 
 def kernel_send_queue(fd: int) -> int:

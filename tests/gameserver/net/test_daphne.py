@@ -939,3 +939,28 @@ def test_form_parsing_is_left_alone_outside_the_tested_versions(
     assert not adapter.no_form_parsing(types.SimpleNamespace())
     assert adapter.no_form_parsing(module)
     assert module.WebRequest(None).parse is False
+
+
+def test_start_up_patches_warn_when_one_falls_back_under_daphne(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import autobahn.websocket.protocol as autobahn_protocol
+    from daphne import http_protocol
+
+    # Both modules are loaded (as under daphne); keep whatever the patches do undone after.
+    monkeypatch.setattr(autobahn_protocol, "pformat", autobahn_protocol.pformat)
+    monkeypatch.setattr(http_protocol, "WebRequest", http_protocol.WebRequest)
+    caplog.set_level(logging.WARNING, logger=adapter.__name__)
+    assert adapter.start_up_patches() == {"lazy_config_dump": True, "no_form_parsing": True}
+    assert not [r for r in caplog.records if "not in effect" in r.getMessage()]
+
+    # Outside the tested versions neither applies, and each fallback is logged.
+    if getattr(http_protocol.WebRequest, "_without_form_parsing", False):
+        monkeypatch.setattr(http_protocol, "WebRequest", http_protocol.WebRequest.__mro__[1])
+    monkeypatch.setattr(autobahn_protocol, "pformat", pprint.pformat)
+    monkeypatch.setattr(adapter, "_process_version_problems", lambda: ("Twisted 27.1.0",))
+    assert adapter.start_up_patches() == {"lazy_config_dump": False, "no_form_parsing": False}
+    warned = [r.getMessage() for r in caplog.records if "not in effect" in r.getMessage()]
+    assert len(warned) == 2, warned
+    assert any("lazy_config_dump" in w for w in warned)
+    assert any("no_form_parsing" in w for w in warned)
