@@ -948,7 +948,7 @@ def test_start_up_patches_warn_when_one_falls_back_under_daphne(
     from daphne import http_protocol
 
     # Both modules are loaded (as under daphne); keep whatever the patches do undone after.
-    monkeypatch.setattr(autobahn_protocol, "pformat", autobahn_protocol.pformat)
+    monkeypatch.setattr(autobahn_protocol, "pformat", vars(autobahn_protocol)["pformat"])
     monkeypatch.setattr(http_protocol, "WebRequest", http_protocol.WebRequest)
     caplog.set_level(logging.WARNING, logger=adapter.__name__)
     assert adapter.start_up_patches() == {"lazy_config_dump": True, "no_form_parsing": True}
