@@ -179,6 +179,8 @@ if CONFIG.redis_url:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": CONFIG.redis_urls[0],
             "KEY_PREFIX": "arena",
+            # One pool per process, not a connection per request (gameserver/cachepool.py).
+            "OPTIONS": {"pool_class": "gameserver.cachepool.SharedConnectionPool"},
         }
     }
 else:
