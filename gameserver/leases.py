@@ -28,23 +28,39 @@ class LeaseMixin(ManagerState):
     # Leases, checkpoints, failover (Redis only) -----------------------------------
 
     async def _lease_loop(self) -> None:
+        # A round starts LEASE_RENEW_SECONDS after the last one started (at
+        # once if that one took longer), so a slow round does not push the
+        # next renewal further out.
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         while True:
-            await asyncio.sleep(self.config.lease_renew_seconds)
+            await asyncio.sleep(max(0.0, started + self.config.lease_renew_seconds - loop.time()))
+            started = loop.time()
             try:
                 await self._lease_round()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.warning("lease round failed (Redis unreachable?)", exc_info=True)
+            metrics.LEASE_ROUND_SECONDS.observe(loop.time() - started)
 
     async def _lease_round(self) -> None:
-        """Renew owned leases, checkpoint, follow owner changes, sweep dead rooms."""
+        """Renew owned leases, checkpoint, follow owner changes, sweep dead rooms.
+
+        A fixed number of Redis calls however many rooms (each a batch): on a
+        busy process every await takes a loop turn, and a round of one call
+        per room outlasted the lease TTL with a few dozen rooms.
+        """
         assert self.channel is not None
         ttl = self.config.lease_ttl_seconds
-        await self.ownership.heartbeat(self.channel)
-        for room, engine in list(self.engines.items()):
-            sent = time.monotonic()
-            token = await self.ownership.renew(room, self.channel, engine.lease_token)
+        owned = list(self.engines.items())
+        sent = time.monotonic()
+        tokens = await self.ownership.renew(
+            self.channel, {room: engine.lease_token for room, engine in owned})
+        for room, engine in owned:
+            if self.engines.get(room) is not engine:
+                continue  # closed or handed over meanwhile
+            token = tokens[room]
             if token:
                 if token != engine.lease_token:
                     logger.info("room %s: lease re-taken with token %s", room, token)
@@ -52,13 +68,17 @@ class LeaseMixin(ManagerState):
                 engine.renew_lease(token, sent + ttl)
                 continue
             await self._step_down(room, engine)
+        await self.ownership.heartbeat(self.channel)
         now = time.monotonic()
         if now - self._last_checkpoint >= self.config.checkpoint_seconds:
             self._last_checkpoint = now
-            for room, engine in list(self.engines.items()):
-                await self._checkpoint(room, engine)
-        for room in [r for r in self.hubs if r not in self.engines]:
-            owner = await self.ownership.owner_of(room)
+            await self._checkpoint_all()
+        elsewhere = [r for r in self.hubs if r not in self.engines]
+        owners = await self.ownership.owners_of(elsewhere)
+        for room in elsewhere:
+            if room in self.engines or room not in self.hubs:
+                continue  # taken over or left meanwhile
+            owner = owners[room]
             if owner is not None:
                 self._ownerless.pop(room, None)
                 if owner != self.owners.get(room):
@@ -121,17 +141,23 @@ class LeaseMixin(ManagerState):
         if owner is not None:
             await self._owner_changed(room, owner)
 
-    async def _checkpoint(self, room: str, engine: RoomEngine) -> None:
-        """Write the room's checkpoint, fenced by our token; a refusal means step down."""
-        if engine.lease_lapsed():
-            return  # the renewal decides; never write state we may no longer own
-        if await self.ownership.save_checkpoint(room, engine.lease_token,
-                                                engine.checkpoint()):
-            return
-        metrics.CHECKPOINTS_REFUSED.inc()
-        logger.warning("room %s: checkpoint with token %s refused: a newer owner exists",
-                       room, engine.lease_token, extra={"room": room})
-        await self._step_down(room, engine)
+    async def _checkpoint_all(self) -> None:
+        """Write every owned room's checkpoint, fenced by our token (one Redis call).
+
+        A room whose lease lapsed is left out (the renewal decides; never write
+        state we may no longer own); a refusal means step down.
+        """
+        owned = {room: engine for room, engine in self.engines.items()
+                 if not engine.lease_lapsed()}
+        stored = await self.ownership.save_checkpoints(
+            {room: (engine.lease_token, engine.checkpoint()) for room, engine in owned.items()})
+        for room, engine in owned.items():
+            if stored[room] or self.engines.get(room) is not engine:
+                continue
+            metrics.CHECKPOINTS_REFUSED.inc()
+            logger.warning("room %s: checkpoint with token %s refused: a newer owner exists",
+                           room, engine.lease_token, extra={"room": room})
+            await self._step_down(room, engine)
 
     async def _take_over(self, room: str) -> None:
         assert self.channel is not None

@@ -98,6 +98,12 @@ CLUSTER_INPUTS_FORWARDED = Counter(
 LEASE_LAPSES = Counter(
     "arena_lease_lapses_total", "Rooms paused because their lease was not renewed in time"
 )
+LEASE_ROUND_SECONDS = Histogram(
+    "arena_lease_round_seconds",
+    "Time of one lease round (renewals, checkpoints, owner checks); near LEASE_TTL_SECONDS "
+    "rooms pause",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0),
+)
 CHECKPOINTS_REFUSED = Counter(
     "arena_checkpoints_refused_total", "Checkpoint writes refused: a newer owner holds the room"
 )

@@ -57,24 +57,33 @@ redis.call('pexpire', KEYS[2], ARGV[3])
 redis.call('sadd', KEYS[3], ARGV[4])
 return token
 """
-# Extend our lease; or, when it expired and nobody took the room since (the
-# counter still holds our token, or Redis lost it all in a restart), take it
-# again with a new token. 0: someone else holds or held it: step down.
+# For each room (KEYS: its lease and fence keys in pairs, then the engines set;
+# ARGV: owner, lease ms, fence TTL ms, then each room's token and name): extend
+# our lease; or, when it expired and nobody took the room since (the counter
+# still holds our token, or Redis lost it all in a restart), take it again with
+# a new token. Per room the token to hold, or 0 when someone else holds or held
+# it: step down. One call renews all of a process's rooms.
 _RENEW = """
-local holder = redis.call('get', KEYS[1])
-local fence = redis.call('get', KEYS[2])
-if holder == ARGV[1] and fence == ARGV[3] then
-    redis.call('pexpire', KEYS[1], ARGV[2])
-    return tonumber(ARGV[3])
+local out = {}
+local engines = KEYS[#KEYS]
+for i = 1, (#KEYS - 1) / 2 do
+    local lease, fence_key = KEYS[2 * i - 1], KEYS[2 * i]
+    local token, room = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+    local holder = redis.call('get', lease)
+    local fence = redis.call('get', fence_key)
+    if holder == ARGV[1] and fence == token then
+        redis.call('pexpire', lease, ARGV[2])
+        out[i] = tonumber(token)
+    elseif holder or (fence and fence ~= token) then
+        out[i] = 0
+    else
+        redis.call('set', lease, ARGV[1], 'PX', ARGV[2])
+        out[i] = redis.call('incr', fence_key)
+        redis.call('pexpire', fence_key, ARGV[3])
+        redis.call('sadd', engines, room)
+    end
 end
-if holder or (fence and fence ~= ARGV[3]) then
-    return 0
-end
-redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-local token = redis.call('incr', KEYS[2])
-redis.call('pexpire', KEYS[2], ARGV[4])
-redis.call('sadd', KEYS[3], ARGV[5])
-return token
+return out
 """
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] and redis.call('get', KEYS[2]) == ARGV[2] then
@@ -82,13 +91,22 @@ if redis.call('get', KEYS[1]) == ARGV[1] and redis.call('get', KEYS[2]) == ARGV[
 end
 return 0
 """
+# For each room (KEYS: its fence and checkpoint keys in pairs; ARGV: the TTL
+# ms, then each room's token and data): store the checkpoint unless a newer
+# owner exists. Per room 1 (stored) or 0 (refused).
 _CHECKPOINT = """
-if redis.call('get', KEYS[1]) ~= ARGV[1] then
-    return 0
+local out = {}
+for i = 1, #KEYS / 2 do
+    local token = ARGV[2 * i]
+    if redis.call('get', KEYS[2 * i - 1]) ~= token then
+        out[i] = 0
+    else
+        redis.call('hset', KEYS[2 * i], 'token', token, 'data', ARGV[2 * i + 1])
+        redis.call('pexpire', KEYS[2 * i], ARGV[1])
+        out[i] = 1
+    end
 end
-redis.call('hset', KEYS[2], 'token', ARGV[1], 'data', ARGV[2])
-redis.call('pexpire', KEYS[2], ARGV[3])
-return 1
+return out
 """
 _ORPHANS = """
 local found = {}
@@ -128,11 +146,14 @@ class Ownership(Protocol):
     distributed: bool
 
     async def acquire(self, room: str, owner: str) -> int: ...
-    async def renew(self, room: str, owner: str, token: int) -> int: ...
+    async def renew(self, owner: str, tokens: dict[str, int]) -> dict[str, int]: ...
     async def release(self, room: str, owner: str, token: int) -> None: ...
     async def owner_of(self, room: str) -> str | None: ...
+    async def owners_of(self, rooms: list[str]) -> dict[str, str | None]: ...
     async def fence(self, room: str) -> int: ...
     async def save_checkpoint(self, room: str, token: int, data: bytes) -> bool: ...
+    async def save_checkpoints(self, checkpoints: dict[str, tuple[int, bytes]]
+                               ) -> dict[str, bool]: ...
     async def load_checkpoint(self, room: str) -> bytes | None: ...
     async def forget(self, room: str) -> None: ...
     async def orphans(self, limit: int) -> list[str]: ...
@@ -148,8 +169,8 @@ class LocalOwnership:
     async def acquire(self, room: str, owner: str) -> int:
         return 1
 
-    async def renew(self, room: str, owner: str, token: int) -> int:
-        return token
+    async def renew(self, owner: str, tokens: dict[str, int]) -> dict[str, int]:
+        return dict(tokens)
 
     async def release(self, room: str, owner: str, token: int) -> None:
         return None
@@ -157,11 +178,18 @@ class LocalOwnership:
     async def owner_of(self, room: str) -> str | None:
         return None
 
+    async def owners_of(self, rooms: list[str]) -> dict[str, str | None]:
+        return dict.fromkeys(rooms)
+
     async def fence(self, room: str) -> int:
         return 1
 
     async def save_checkpoint(self, room: str, token: int, data: bytes) -> bool:
         return True
+
+    async def save_checkpoints(self, checkpoints: dict[str, tuple[int, bytes]]
+                               ) -> dict[str, bool]:
+        return dict.fromkeys(checkpoints, True)
 
     async def load_checkpoint(self, room: str) -> bytes | None:
         return None
@@ -206,12 +234,21 @@ class RedisOwnership:
             args=[owner, self.lease_ms, FENCE_TTL_MS, room],
         ))
 
-    async def renew(self, room: str, owner: str, token: int) -> int:
-        """Extend our lease (or re-take it if nobody took it since): the token to hold, or 0."""
-        return int(await self._renew(
-            keys=[lease_key(room), fence_key(room), ENGINES_KEY],
-            args=[owner, self.lease_ms, token, FENCE_TTL_MS, room],
-        ))
+    async def renew(self, owner: str, tokens: dict[str, int]) -> dict[str, int]:
+        """Extend our leases on `tokens`' rooms (or re-take those nobody took since).
+
+        Per room the token to hold, or 0: step down. One Redis call however
+        many rooms, so a renewal round does not take longer with more rooms.
+        """
+        if not tokens:
+            return {}
+        rooms = list(tokens)
+        keys = [key for room in rooms for key in (lease_key(room), fence_key(room))]
+        args: list[str | int] = [owner, self.lease_ms, FENCE_TTL_MS]
+        for room in rooms:
+            args += [tokens[room], room]
+        held = await self._renew(keys=[*keys, ENGINES_KEY], args=args)
+        return {room: int(token) for room, token in zip(rooms, held, strict=True)}
 
     async def release(self, room: str, owner: str, token: int) -> None:
         """Give the lease up, if it is still ours with this token."""
@@ -222,15 +259,35 @@ class RedisOwnership:
         value = cast("bytes | None", await self.redis.get(lease_key(room)))
         return value.decode() if value is not None else None
 
+    async def owners_of(self, rooms: list[str]) -> dict[str, str | None]:
+        """Each room's owner (None: no lease), in one Redis call."""
+        if not rooms:
+            return {}
+        # The client decodes no responses: values are bytes.
+        values = cast("list[bytes | None]", await self.redis.mget([lease_key(r) for r in rooms]))
+        return {room: value.decode() if value is not None else None
+                for room, value in zip(rooms, values, strict=True)}
+
     async def fence(self, room: str) -> int:
         """The newest token handed out for `room` (0 if none)."""
         return int(await self.redis.get(fence_key(room)) or 0)
 
     async def save_checkpoint(self, room: str, token: int, data: bytes) -> bool:
         """Store a checkpoint unless a newer owner exists; False if `token` was refused."""
-        return bool(await self._checkpoint(
-            keys=[fence_key(room), checkpoint_key(room)], args=[token, data, CHECKPOINT_TTL_MS]
-        ))
+        return (await self.save_checkpoints({room: (token, data)}))[room]
+
+    async def save_checkpoints(self, checkpoints: dict[str, tuple[int, bytes]]
+                               ) -> dict[str, bool]:
+        """`save_checkpoint` for each room's `(token, data)`, in one Redis call."""
+        if not checkpoints:
+            return {}
+        rooms = list(checkpoints)
+        keys = [key for room in rooms for key in (fence_key(room), checkpoint_key(room))]
+        args: list[int | bytes] = [CHECKPOINT_TTL_MS]
+        for room in rooms:
+            args += checkpoints[room]
+        stored = await self._checkpoint(keys=keys, args=args)
+        return {room: bool(ok) for room, ok in zip(rooms, stored, strict=True)}
 
     async def load_checkpoint(self, room: str) -> bytes | None:
         value = cast("bytes | None", await self.redis.hget(checkpoint_key(room), "data"))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -141,6 +142,23 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def metric(self, name: str, labels: Mapping[str, str] | None = None,
+               absent: float | None = None) -> float:
+        """One sample of the server's /metrics (open to loopback by default).
+
+        A sample that is not there fails the test, unless `absent` says what it
+        counts as (a labelled counter appears only once something counted it).
+        """
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == dict(labels or {}):
+                    return float(sample.value)
+        if absent is None:
+            raise AssertionError(f"{name}{dict(labels or {})} not in /metrics")
+        return absent
 
     def signal(self, signum: int) -> None:
         assert self.process is not None

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from engine import protocol
 from engine.arena import codec as arena_codec
@@ -146,3 +147,16 @@ async def join(server: LiveServer, room: str, name: str, token: str = "") -> Pla
     player = Player(ws, user_id, token)
     assert (await player.frame())["t"] == "welcome"
     return player
+
+
+async def read_forever(player: Player, seconds: float = 60) -> None:
+    """Apply the player's frames until cancelled, closed or `seconds` have passed
+    (snapshot ticks land in `player.ticks`)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            await asyncio.wait_for(player.frame(), 0.5)
+        except TimeoutError:
+            continue
+        except ConnectionClosed:
+            return

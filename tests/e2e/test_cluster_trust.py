@@ -15,7 +15,6 @@ import json
 import signal
 import sqlite3
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -23,12 +22,10 @@ from typing import Any
 
 import pytest
 import redis
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from gameserver.ownership import RedisOwnership, checkpoint_key, fence_key, lease_key
-from tests.e2e.players import Player, join, new_guest
+from tests.e2e.players import Player, join, new_guest, read_forever
 from tests.servers import LiveServer, RedisServer, http_json
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
@@ -63,29 +60,6 @@ async def poll(check: Callable[[], bool], timeout: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def read_forever(player: Player, seconds: float = 60) -> None:
-    """Apply the player's frames until cancelled, closed or `seconds` have passed
-    (snapshot ticks land in `player.ticks`)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            await asyncio.wait_for(player.frame(), 0.5)
-        except TimeoutError:
-            continue
-        except ConnectionClosed:
-            return
-
-
-def metric(server: LiveServer, name: str, labels: dict[str, str] | None = None) -> float:
-    with urllib.request.urlopen(f"{server.url}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == (labels or {}):
-                return float(sample.value)
-    return 0.0
-
-
 # Malformed messages over Redis ---------------------------------------------------------------
 
 
@@ -112,7 +86,7 @@ async def test_malformed_messages_over_redis_are_dropped_and_the_room_keeps_tick
         ("invalid", {**good, "rooms": [{**share, "rows": [[2**62, *row[1:]]]}]}),
         ("invalid", {"type": "room.frame", "room": room, "data": b"\0" * 100_000}),
     ]
-    before = {r: metric(server, "arena_cluster_messages_dropped_total", {"reason": r})
+    before = {r: server.metric("arena_cluster_messages_dropped_total", {"reason": r}, absent=0)
               for r in ("unknown_type", "invalid")}
     expected = dict(before)
     for reason, _ in cases:
@@ -126,14 +100,14 @@ async def test_malformed_messages_over_redis_are_dropped_and_the_room_keeps_tick
     reader = asyncio.ensure_future(read_forever(player))
     try:
         await poll(lambda: all(
-            metric(server, "arena_cluster_messages_dropped_total", {"reason": r}) >= n
+            server.metric("arena_cluster_messages_dropped_total", {"reason": r}, absent=0) >= n
             for r, n in expected.items()
         ), 10, "the drops to be counted")
         ticks_then = len(player.ticks)
         await poll(lambda: len(player.ticks) >= ticks_then + 10, 5, "ten more snapshots")
     finally:
         reader.cancel()
-    assert {r: metric(server, "arena_cluster_messages_dropped_total", {"reason": r})
+    assert {r: server.metric("arena_cluster_messages_dropped_total", {"reason": r}, absent=0)
             for r in expected} == expected
     assert player.ticks == sorted(set(player.ticks)), "the room kept ticking, in order"
     await player.ws.close()
@@ -199,7 +173,7 @@ async def test_a_sigstopped_owner_never_ticks_the_room_again_after_sigcont(
     assert await stale.save_checkpoint(room, token_a, b"stale state") is False
     assert await stale.load_checkpoint(room) != b"stale state"
     await stale.redis.aclose()
-    assert metric(a_server, "arena_rooms") == 0, "A runs no room after SIGCONT"
+    assert a_server.metric("arena_rooms") == 0, "A runs no room after SIGCONT"
     await a.ws.close()
     await b.ws.close()
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -41,20 +39,9 @@ def path_server(
     server.stop()
 
 
-def metric(server: LiveServer, name: str, **labels: str) -> float:
-    """One sample of the server's /metrics (open to loopback by default)."""
-    with urllib.request.urlopen(f"{server.url}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    raise AssertionError(f"{name}{labels} not in /metrics")
-
-
 async def until_metric(server: LiveServer, value: float, name: str, **labels: str) -> None:
     deadline = time.monotonic() + 10
-    while (got := await asyncio.to_thread(metric, server, name, **labels)) != value:
+    while (got := await asyncio.to_thread(server.metric, name, labels)) != value:
         assert time.monotonic() < deadline, f"{name}{labels} stayed {got}, expected {value}"
         await asyncio.sleep(0.05)
 
@@ -177,11 +164,11 @@ async def test_game_sockets_take_the_expected_path(path_server: LiveServer) -> N
     path = path_of(path_server)
     counted = "fast" if path == "auto" else "fallback"
     other = "fallback" if path == "auto" else "fast"
-    before = metric(path_server, "arena_socket_path_total", path=counted)
-    before_other = metric(path_server, "arena_socket_path_total", path=other)
+    before = path_server.metric("arena_socket_path_total", {"path": counted})
+    before_other = path_server.metric("arena_socket_path_total", {"path": other})
     sockets = [await in_room(path_server, "p-path", f"pa{i}") for i in range(2)]
-    assert metric(path_server, "arena_socket_path_total", path=counted) == before + 2
-    assert metric(path_server, "arena_socket_path_total", path=other) == before_other
+    assert path_server.metric("arena_socket_path_total", {"path": counted}) == before + 2
+    assert path_server.metric("arena_socket_path_total", {"path": other}) == before_other
     for ws, _ in sockets:
         await ws.close()
     warnings = [line for line in path_server.log().splitlines() if FALLBACK_WARNING in line]
