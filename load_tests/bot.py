@@ -252,6 +252,11 @@ class Swarm:
         self._decoded: dict[bytes, dict[str, Any]] = {}
         """The last DECODED_KEPT frames, decoded: a room's snapshot reaches each of its
         bots here as the same bytes, decoded once (read-only: apply copies)."""
+        self._applied: dict[bytes | str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        """The last DECODED_KEPT deltas applied, by frame: (the state it was applied to,
+        the result). A room's tracking bots hold the same state and read the same
+        delta: the first applies it, the others take its result (states are never
+        mutated: apply copies)."""
         self._pack = msgpack.packb
         self._codec = self.definition.codec
 
@@ -551,6 +556,23 @@ class Swarm:
         decoded[data] = msg
         return msg
 
+    def _apply(self, data: bytes | str, delta: dict[str, Any],
+               state: dict[str, Any]) -> dict[str, Any] | None:
+        """`state` with the delta `data` (decoded: `delta`) applied; None if it does not apply."""
+        applied = self._applied
+        done = applied.get(data)
+        if done is not None and done[0] is state:
+            return done[1]
+        try:
+            result: dict[str, Any] = self._codec.apply(delta, state)
+        except (KeyError, TypeError, ValueError, IndexError):
+            self.errors["delta_apply"] += 1
+            return None
+        if len(applied) >= DECODED_KEPT:
+            del applied[next(iter(applied))]  # the oldest
+        applied[data] = (state, result)
+        return result
+
     def _on_frame(self, bot: Bot, data: bytes | str) -> None:
         """The hot path: one server frame."""
         now = time.monotonic()
@@ -583,11 +605,7 @@ class Swarm:
                 if msg.get("full"):
                     bot.state = msg
                 elif bot.state is not None:
-                    try:
-                        bot.state = self._codec.apply(msg, bot.state)
-                    except (KeyError, TypeError, ValueError, IndexError):
-                        self.errors["delta_apply"] += 1
-                        bot.state = None
+                    bot.state = self._apply(data, msg, bot.state)
         elif kind == "pong":
             pinged = bot.pings.pop(msg.get("id", -1), None)
             if pinged is not None and pinged >= self.t0 and now <= self.t1 + ACK_GRACE_S:

@@ -138,3 +138,54 @@ def test_a_frame_every_bot_of_a_room_reads_is_decoded_once() -> None:
         swarm._decode(protocol.encode({"t": "snap", "tick": 100 + tick, "acks": {}}))
     assert len(swarm._decoded) == bots.DECODED_KEPT
     assert bytes(frame) not in swarm._decoded
+
+
+def test_a_delta_the_tracking_bots_of_a_room_read_is_applied_once() -> None:
+    import random
+
+    from load_tests import bot as bots
+    from load_tests.engine_bench import _feed, _room
+
+    config = SwarmConfig(urls=["http://127.0.0.1:9"], rooms=1, players_per_room=2)
+    swarm = bots.Swarm(config, [0, 1])
+    codec = swarm._codec
+    match, rng = _room(1), random.Random(1)
+    seqs: dict[int, int] = {}
+    for _ in range(3):
+        _feed(match, rng, seqs)
+        match.step()
+    before = match.snapshot()
+    _feed(match, rng, seqs)
+    match.step()
+    frame = codec.encode(codec.diff(before, match.snapshot()))
+    # Both tracking bots hold the room's full snapshot as decoded once (_decode).
+    held = swarm._decode(codec.encode(before))
+    assert held is not None
+    applies = 0
+
+    class Counting:
+        def apply(self, delta: dict[str, object], state: dict[str, object]) -> object:
+            nonlocal applies
+            applies += 1
+            return codec.apply(delta, state)
+
+    swarm._codec = Counting()  # type: ignore[assignment]
+    delta = swarm._decode(frame)
+    assert delta is not None and delta["players"]["m"], "players moved"
+    # The same bytes, as each bot's socket delivers them: separate objects.
+    first = swarm._apply(bytes(bytearray(frame)), delta, held)
+    assert first == codec.apply(delta, held)
+    assert swarm._apply(bytes(bytearray(frame)), delta, held) is first
+    assert applies == 1
+    # A bot holding another state (even an equal copy) applies the delta itself.
+    copy = codec.apply({**held, "full": True}, held)
+    assert swarm._apply(bytes(bytearray(frame)), delta, copy) == first
+    assert applies == 2
+    # A delta that does not fit the state is counted and leaves the bot without one.
+    assert swarm._apply(frame, delta, {"t": "snap", "tick": 0}) is None
+    assert swarm.errors["delta_apply"] == 1
+    # At most DECODED_KEPT deltas are kept: the oldest goes first.
+    for tick in range(bots.DECODED_KEPT):
+        swarm._apply(codec.encode({**delta, "tick": tick + 100}), delta, held)
+    assert len(swarm._applied) == bots.DECODED_KEPT
+    assert bytes(frame) not in swarm._applied
