@@ -59,11 +59,18 @@ def hit(
 
 
 def _incr(cache_key: str, timeout: int) -> int:
+    # The count exists for all but a window's first call: increment first (on
+    # Redis one round trip fewer than adding first, and every round trip is a
+    # wait of the one thread that runs the API's sync code).
+    try:
+        return int(cache.incr(cache_key))
+    except ValueError:  # the window's first call (or the key just expired)
+        pass
     if cache.add(cache_key, 1, timeout=timeout):
         return 1
     try:
-        return int(cache.incr(cache_key))
-    except ValueError:  # expired between add and incr
+        return int(cache.incr(cache_key))  # another process added it meanwhile
+    except ValueError:  # and it expired again at once
         cache.add(cache_key, 1, timeout=timeout)
         return 1
 

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lobby.ratelimit import hit
+from tests.servers import RedisServer
 
 WINDOW = 60
 T0 = 1_800_000_000.0  # a window boundary (divisible by 60)
@@ -69,3 +70,40 @@ def test_the_wait_is_long_enough() -> None:
     wait = hit("t", "k", 3, now=T0 + 31)
     assert wait is not None
     assert hit("t", "k", 3, now=T0 + 31 + wait + 0.5) is None
+
+
+@pytest.mark.redis
+def test_on_redis_every_process_counts_against_one_budget_in_three_commands_a_call(
+    redis_server: RedisServer,
+) -> None:
+    """As with REDIS_URL (gameserver/settings.py): the count lives in Redis."""
+    import redis
+    from django.core.cache import caches
+    from django.test import override_settings
+
+    store = redis.Redis.from_url(redis_server.url)
+    on_redis = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": redis_server.url,
+        "KEY_PREFIX": f"rl-{T0}",
+        "OPTIONS": {"pool_class": "gameserver.cachepool.SharedConnectionPool"},
+    }}
+
+    def commands() -> int:
+        stats = store.info("commandstats")
+        return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+
+    with override_settings(CACHES=on_redis):
+        caches["default"].clear()
+        assert hit("r", "k", 3, now=T0 + 1) is None  # the window's first call
+        spent = commands()
+        assert hit("r", "k", 3, now=T0 + 2) is None
+        # Increment, then read the previous window: a call after the first
+        # costs three commands (EXISTS and INCRBY, GET), each a round trip.
+        assert commands() - spent <= 3
+        assert hit("r", "k", 3, now=T0 + 3) is None
+        # The count is in Redis, where every process reads it.
+        bucket = int(T0 // WINDOW)
+        assert store.get(f"rl-{T0}:1:ratelimit:r:k:{bucket}") == b"3"
+        assert hit("r", "k", 3, now=T0 + 4) is not None
+        caches["default"].clear()
