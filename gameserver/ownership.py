@@ -47,6 +47,9 @@ CHECKPOINT_TTL_MS = 10 * 60 * 1000
 FENCE_TTL_MS = 24 * 3600 * 1000
 """A room's fencing counter outlives any lease by far; it is refreshed on every acquisition."""
 ENGINES_KEY = "arena:engines"
+BATCH_ROOMS = 200
+"""Rooms per renewal or checkpoint script call: bounds one call's size (checkpoints are
+kilobytes each) and how long Redis runs it; a process with more rooms makes a few calls."""
 
 _ACQUIRE = """
 if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -237,18 +240,19 @@ class RedisOwnership:
     async def renew(self, owner: str, tokens: dict[str, int]) -> dict[str, int]:
         """Extend our leases on `tokens`' rooms (or re-take those nobody took since).
 
-        Per room the token to hold, or 0: step down. One Redis call however
-        many rooms, so a renewal round does not take longer with more rooms.
+        Per room the token to hold, or 0: step down. One Redis call per
+        `BATCH_ROOMS` rooms, so a renewal round does not take longer with
+        more rooms.
         """
-        if not tokens:
-            return {}
-        rooms = list(tokens)
-        keys = [key for room in rooms for key in (lease_key(room), fence_key(room))]
-        args: list[str | int] = [owner, self.lease_ms, FENCE_TTL_MS]
-        for room in rooms:
-            args += [tokens[room], room]
-        held = await self._renew(keys=[*keys, ENGINES_KEY], args=args)
-        return {room: int(token) for room, token in zip(rooms, held, strict=True)}
+        held: dict[str, int] = {}
+        for rooms in _batches(list(tokens)):
+            keys = [key for room in rooms for key in (lease_key(room), fence_key(room))]
+            args: list[str | int] = [owner, self.lease_ms, FENCE_TTL_MS]
+            for room in rooms:
+                args += [tokens[room], room]
+            found = await self._renew(keys=[*keys, ENGINES_KEY], args=args)
+            held.update((room, int(token)) for room, token in zip(rooms, found, strict=True))
+        return held
 
     async def release(self, room: str, owner: str, token: int) -> None:
         """Give the lease up, if it is still ours with this token."""
@@ -278,16 +282,16 @@ class RedisOwnership:
 
     async def save_checkpoints(self, checkpoints: dict[str, tuple[int, bytes]]
                                ) -> dict[str, bool]:
-        """`save_checkpoint` for each room's `(token, data)`, in one Redis call."""
-        if not checkpoints:
-            return {}
-        rooms = list(checkpoints)
-        keys = [key for room in rooms for key in (fence_key(room), checkpoint_key(room))]
-        args: list[int | bytes] = [CHECKPOINT_TTL_MS]
-        for room in rooms:
-            args += checkpoints[room]
-        stored = await self._checkpoint(keys=keys, args=args)
-        return {room: bool(ok) for room, ok in zip(rooms, stored, strict=True)}
+        """`save_checkpoint` for each room's `(token, data)`, one Redis call per `BATCH_ROOMS`."""
+        stored: dict[str, bool] = {}
+        for rooms in _batches(list(checkpoints)):
+            keys = [key for room in rooms for key in (fence_key(room), checkpoint_key(room))]
+            args: list[int | bytes] = [CHECKPOINT_TTL_MS]
+            for room in rooms:
+                args += checkpoints[room]
+            found = await self._checkpoint(keys=keys, args=args)
+            stored.update((room, bool(ok)) for room, ok in zip(rooms, found, strict=True))
+        return stored
 
     async def load_checkpoint(self, room: str) -> bytes | None:
         value = cast("bytes | None", await self.redis.hget(checkpoint_key(room), "data"))
@@ -318,6 +322,10 @@ class RedisOwnership:
         """Up to `limit` rooms whose engine started, was never closed, and has no lease now."""
         found = await self._orphans(keys=[ENGINES_KEY], args=["arena:lease:", limit])
         return [room.decode() if isinstance(room, bytes) else str(room) for room in found]
+
+
+def _batches(rooms: list[str]) -> list[list[str]]:
+    return [rooms[i:i + BATCH_ROOMS] for i in range(0, len(rooms), BATCH_ROOMS)]
 
 
 class RoomLiveness:

@@ -100,3 +100,22 @@ async def test_owners_of_many_rooms(ownership: RedisOwnership) -> None:
     assert await ownership.owners_of([]) == {}
     assert await ownership.renew("me", {}) == {}
     assert await ownership.save_checkpoints({}) == {}
+
+
+async def test_many_rooms_go_in_calls_of_batch_rooms_each(
+    ownership: RedisOwnership, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gameserver import ownership as module
+
+    monkeypatch.setattr(module, "BATCH_ROOMS", 5)
+    store = redis.Redis.from_url(redis_server.url)
+    many = rooms(12)
+    tokens = {room: await ownership.acquire(room, "me") for room in many}
+    before = script_calls(store)
+    assert await ownership.renew("me", tokens) == tokens
+    assert script_calls(store) - before == 3  # 5 + 5 + 2
+    stored = await ownership.save_checkpoints(
+        {room: (token, room.encode()) for room, token in tokens.items()})
+    assert stored == dict.fromkeys(many, True)
+    assert script_calls(store) - before == 6
+    assert [await ownership.load_checkpoint(room) for room in many] == [r.encode() for r in many]
