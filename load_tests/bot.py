@@ -46,7 +46,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import msgpack
@@ -98,6 +98,17 @@ def resolve_game(game_id: str) -> tuple[AnyGame, Policy]:
         raise ValueError(exc.message) from None
     except PolicyError as exc:
         raise ValueError(str(exc)) from None
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _keep(kept: dict[K, V], key: K, value: V) -> None:
+    """Remember `value` under `key` in a swarm's cache of DECODED_KEPT (the oldest goes)."""
+    if len(kept) >= DECODED_KEPT:
+        del kept[next(iter(kept))]
+    kept[key] = value
 
 
 @dataclass
@@ -551,9 +562,7 @@ class Swarm:
         if not isinstance(msg, dict):
             self.errors["bad_msgpack"] += 1
             return None
-        if len(decoded) >= DECODED_KEPT:
-            del decoded[next(iter(decoded))]  # the oldest
-        decoded[data] = msg
+        _keep(decoded, data, msg)
         return msg
 
     def _apply(self, data: bytes | str, delta: dict[str, Any],
@@ -568,9 +577,7 @@ class Swarm:
         except (KeyError, TypeError, ValueError, IndexError):
             self.errors["delta_apply"] += 1
             return None
-        if len(applied) >= DECODED_KEPT:
-            del applied[next(iter(applied))]  # the oldest
-        applied[data] = (state, result)
+        _keep(applied, data, (state, result))
         return result
 
     def _on_frame(self, bot: Bot, data: bytes | str) -> None:

@@ -38,6 +38,10 @@ NEW_KEY_TRIES = 10
 """Give up (raise `CreateError`) after this many taken keys in a row: something else is wrong."""
 
 
+def _new_key() -> str:
+    return random_string(KEY_LENGTH, VALID_KEY_CHARS)
+
+
 class SessionStore(DatabaseSessionStore):
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
@@ -45,7 +49,7 @@ class SessionStore(DatabaseSessionStore):
         """True between `create()` and the `save()` that inserts the row."""
 
     def create(self) -> None:
-        self._session_key = random_string(KEY_LENGTH, VALID_KEY_CHARS)
+        self._session_key = _new_key()
         self._unwritten = True
         self.modified = True
 
@@ -59,7 +63,7 @@ class SessionStore(DatabaseSessionStore):
             try:
                 self._insert()
             except CreateError:
-                self._session_key = random_string(KEY_LENGTH, VALID_KEY_CHARS)
+                self._session_key = _new_key()
                 continue
             self._unwritten = False
             return

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +84,12 @@ class RedisServer:
         server = cls(url=f"redis://127.0.0.1:{port}/0", process=process, port=port)
         wait_until(server.ping, 10, "redis-server")
         return server
+
+    def scripts_run(self) -> int:
+        """Lua scripts this Redis has run (a first call of a script not loaded yet
+        fails, is loaded and runs: counted once)."""
+        stats = redis.Redis.from_url(self.url).info("commandstats").get("cmdstat_evalsha", {})
+        return int(stats.get("calls", 0)) - int(stats.get("failed_calls", 0))
 
     def ping(self) -> bool:
         host, port = self.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)

@@ -23,12 +23,6 @@ pytestmark = [pytest.mark.live, pytest.mark.redis]
 ROOMS = 12
 
 
-def scripts_run(store: redis.Redis) -> int:
-    """Scripts Redis ran (a first call of a script not loaded yet fails, is loaded, runs)."""
-    stats = store.info("commandstats").get("cmdstat_evalsha", {})
-    return int(stats.get("calls", 0)) - int(stats.get("failed_calls", 0))
-
-
 async def test_a_lease_round_renews_and_checkpoints_every_room_in_one_call_each(
     redis_server: RedisServer, start_server: Callable[..., LiveServer],
 ) -> None:
@@ -41,9 +35,9 @@ async def test_a_lease_round_renews_and_checkpoints_every_room_in_one_call_each(
     readers = [asyncio.ensure_future(read_forever(player)) for player in players]
     assert server.metric("arena_rooms") == ROOMS
     rounds_before = server.metric("arena_lease_round_seconds_count")
-    scripts_before = scripts_run(store)
+    scripts_before = redis_server.scripts_run()
     await asyncio.sleep(1.5)
-    scripts = scripts_run(store) - scripts_before
+    scripts = redis_server.scripts_run() - scripts_before
     rounds = server.metric("arena_lease_round_seconds_count") - rounds_before
     assert rounds >= 5, f"only {rounds} lease rounds in 1.5 s"
     # One renewal call and one checkpoint call per round (one round may be

@@ -26,12 +26,6 @@ def rooms(count: int) -> list[str]:
     return [f"own-{run}-{i}" for i in range(count)]
 
 
-def script_calls(store: redis.Redis) -> int:
-    """Scripts Redis ran (a first call of a script not loaded yet fails, is loaded, runs)."""
-    stats = store.info("commandstats").get("cmdstat_evalsha", {})
-    return int(stats.get("calls", 0)) - int(stats.get("failed_calls", 0))
-
-
 async def test_one_call_renews_held_retakes_lapsed_and_refuses_taken_rooms(
     ownership: RedisOwnership, redis_server: RedisServer,
 ) -> None:
@@ -44,9 +38,9 @@ async def test_one_call_renews_held_retakes_lapsed_and_refuses_taken_rooms(
     other = await ownership.acquire(taken, "someone-else")
     assert other > tokens[taken]
 
-    before = script_calls(store)
+    before = redis_server.scripts_run()
     renewed = await ownership.renew("me", tokens)
-    assert script_calls(store) - before == 1, "one Redis call for every room"
+    assert redis_server.scripts_run() - before == 1, "one Redis call for every room"
 
     assert renewed[held] == tokens[held]
     assert all(renewed[room] == tokens[room] for room in more)
@@ -77,10 +71,10 @@ async def test_one_call_stores_checkpoints_and_refuses_a_stale_token(
     store.incr(fence_key(stale))  # a newer owner took `stale` since
     store.hset(checkpoint_key(stale), mapping={"token": tokens[stale] + 1, "data": b"theirs"})
 
-    before = script_calls(store)
+    before = redis_server.scripts_run()
     stored = await ownership.save_checkpoints(
         {room: (tokens[room], f"state of {room}".encode()) for room in (mine, stale, fresh)})
-    assert script_calls(store) - before == 1, "one Redis call for every room"
+    assert redis_server.scripts_run() - before == 1, "one Redis call for every room"
 
     assert stored == {mine: True, stale: False, fresh: True}
     assert await ownership.load_checkpoint(mine) == f"state of {mine}".encode()
@@ -108,14 +102,13 @@ async def test_many_rooms_go_in_calls_of_batch_rooms_each(
     from gameserver import ownership as module
 
     monkeypatch.setattr(module, "BATCH_ROOMS", 5)
-    store = redis.Redis.from_url(redis_server.url)
     many = rooms(12)
     tokens = {room: await ownership.acquire(room, "me") for room in many}
-    before = script_calls(store)
+    before = redis_server.scripts_run()
     assert await ownership.renew("me", tokens) == tokens
-    assert script_calls(store) - before == 3  # 5 + 5 + 2
+    assert redis_server.scripts_run() - before == 3  # 5 + 5 + 2
     stored = await ownership.save_checkpoints(
         {room: (token, room.encode()) for room, token in tokens.items()})
     assert stored == dict.fromkeys(many, True)
-    assert script_calls(store) - before == 6
+    assert redis_server.scripts_run() - before == 6
     assert [await ownership.load_checkpoint(room) for room in many] == [r.encode() for r in many]
