@@ -137,7 +137,7 @@ class LeaseMixin(ManagerState):
         await engine.halt()
         if self.engines.get(room) is engine:
             del self.engines[room]
-        metrics.observe_engines(self.engines.values())
+        self.observe_rooms()
         if owner is not None:
             await self._owner_changed(room, owner)
 

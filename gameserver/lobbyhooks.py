@@ -11,7 +11,6 @@ from typing import Any
 
 from engine import protocol
 from gameserver import interprocess as msg
-from gameserver import metrics
 from gameserver.managerstate import ManagerState
 from gameserver.net.closecodes import CloseCode
 from gameserver.ownership import RedisError
@@ -39,7 +38,7 @@ class LobbyHooksMixin(ManagerState):
         from lobby import rooms as lobby_rooms
 
         if kind == "phase":
-            metrics.observe_engines(self.engines.values())
+            self.observe_rooms()
             await lobby_rooms.aroom_changed(room, phase=data["phase"])
         elif kind == "left":
             await lobby_rooms.arelease_seat(room, data["user_id"])
@@ -58,7 +57,7 @@ class LobbyHooksMixin(ManagerState):
         """
         if self.engines.get(engine.name) is engine:
             del self.engines[engine.name]
-        metrics.observe_engines(self.engines.values())
+        self.observe_rooms()
         if self.distributed and engine.lease_lapsed():
             logger.warning("room %s: stopped (%s) without a valid lease; not closing it "
                            "for other processes", engine.name, reason,

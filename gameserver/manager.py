@@ -278,7 +278,7 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
         self._ownerless.pop(room, None)
         self._fences.pop(room, None)
         self._via.pop(room, None)
-        metrics.observe_engines(self.engines.values())
+        self.observe_rooms()
         engine.start()
         return engine
 
@@ -350,6 +350,10 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
     def room_stats(self) -> list[dict[str, Any]]:
         """Rooms whose engine runs in this process, for the staff monitor."""
         return [engine.stats() for engine in self.engines.values()]
+
+    def observe_rooms(self) -> None:
+        """Set the rooms gauges (`arena_rooms`, `arena_rooms_by_phase`) from the engines here."""
+        metrics.observe_rooms([str(engine.match.phase) for engine in self.engines.values()])
 
     async def close(self, timeout: float = 10.0) -> None:
         """Stop every engine here, then let the lobby work they caused finish.

@@ -17,8 +17,7 @@ and before `/metrics` renders (so a scrape of this process is exact).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Collection
 
 from prometheus_client import (
     REGISTRY,
@@ -28,9 +27,6 @@ from prometheus_client import (
     Histogram,
     ProcessCollector,
 )
-
-if TYPE_CHECKING:
-    from gameserver.room import RoomEngine
 
 _TICK_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
@@ -170,24 +166,19 @@ def chat_channel_kind(channel: str) -> str:
     return "room" if channel.startswith("room.") else "lobby"
 
 
-def observe_rooms(phases: Iterable[str]) -> None:
-    """Set `arena_rooms_by_phase` from the phases of this process's rooms.
+def observe_rooms(phases: Collection[str]) -> None:
+    """Set `arena_rooms` and `arena_rooms_by_phase` from the phases of this process's rooms.
 
     Called at scrape time and by the manager when a room starts, changes
     phase or closes (so in multiprocess mode every process's file is fresh).
     """
+    ROOMS.set(len(phases))
     counts = dict.fromkeys(label_phases(), 0)
     for phase in phases:
         if phase in counts:
             counts[phase] += 1
     for phase, count in counts.items():
         ROOMS_BY_PHASE.labels(phase).set(count)
-
-
-def observe_engines(engines: Collection[RoomEngine]) -> None:
-    """Set `arena_rooms` and `arena_rooms_by_phase` from this process's RoomEngines."""
-    ROOMS.set(len(engines))
-    observe_rooms(str(engine.match.phase) for engine in engines)
 
 
 def registry(multiproc_dir: str | None) -> CollectorRegistry:

@@ -58,7 +58,7 @@ async def metrics_view(request: HttpRequest) -> HttpResponse:
         return error_response(
             403, "forbidden", "metrics need the bearer METRICS_TOKEN or an allowed network"
         )
-    metrics.observe_engines(get_manager().engines.values())
+    get_manager().observe_rooms()
     metrics.flush()
     multiproc = settings.ARENA.prometheus_multiproc_dir
     body = generate_latest(metrics.registry(str(multiproc) if multiproc else None))
