@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
@@ -43,6 +43,7 @@ from engine.arena.inputs import InputFrame
 from engine.errors import EngineError
 from engine.game import Event
 from engine.inputlog import InputLog
+from engine.inputqueue import InputQueue
 from engine.protocol import ErrorCode
 
 CHECKPOINT_VERSION: Final = 1
@@ -104,6 +105,7 @@ class PlayerState:
 class _Player:
     pid: int
     name: str
+    inputs: InputQueue[InputFrame]
     x: float = 0.0
     y: float = 0.0
     vx: float = 0.0
@@ -119,9 +121,6 @@ class _Player:
     score: int = 0
     next_fire_tick: int = 0
     boost_until: int = 0
-    last_seq: int = -1
-    last_queued: int = -1
-    queue: deque[InputFrame] = field(default_factory=deque)
 
 
 @dataclass(slots=True)
@@ -257,7 +256,7 @@ class Match:
 
     def acks(self) -> dict[int, int]:
         """Player id -> last applied input seq (-1: none yet), ascending ids."""
-        return {pid: self._players[pid].last_seq for pid in sorted(self._players)}
+        return {pid: self._players[pid].inputs.applied for pid in sorted(self._players)}
 
     def player_state(self, player_id: int) -> PlayerState:
         """A copy of one player's state; ``EngineError(not_in_room)`` if unknown."""
@@ -276,7 +275,7 @@ class Match:
             deaths=p.deaths,
             score=p.score,
             boosted=self.tick < p.boost_until,
-            last_seq=p.last_seq,
+            last_seq=p.inputs.applied,
         )
 
     def projectile_count(self) -> int:
@@ -317,7 +316,8 @@ class Match:
             raise EngineError(
                 ErrorCode.ROOM_FULL, f"room is full ({self.config.max_players} players)"
             )
-        p = _Player(pid=player_id, name=name)
+        p = _Player(pid=player_id, name=name,
+                    inputs=InputQueue(self.config.input_queue_max))
         self._players[player_id] = p
         self._spawn(p)
         if self.record_inputs:
@@ -338,13 +338,8 @@ class Match:
         ``input_queue_max`` inputs: when full, the oldest is dropped (its seq
         is never acknowledged). ``not_in_room`` if the player is unknown.
         """
-        p = self._get(player_id)
-        if inp.seq <= p.last_queued:
+        if not self._get(player_id).inputs.offer(inp):
             return False
-        if len(p.queue) >= self.config.input_queue_max:
-            p.queue.popleft()
-        p.queue.append(inp)
-        p.last_queued = inp.seq
         if self.record_inputs:
             self.input_log.add(self.tick, player_id, "input", "", inp)
         return True
@@ -358,9 +353,8 @@ class Match:
         shows -1 until its first input is applied. ``not_in_room`` if unknown.
         """
         p = self._get(player_id)
-        p.queue.clear()
+        p.inputs.reset()
         p.mx = p.my = 0.0
-        p.last_seq = p.last_queued = -1
         if self.record_inputs:
             self.input_log.add(self.tick, player_id, "reset")
 
@@ -410,13 +404,10 @@ class Match:
         max_inputs = self.config.max_inputs_per_tick
         for pid in sorted(self._players):
             p = self._players[pid]
-            queue = p.queue
-            for _ in range(min(max_inputs, len(queue))):
-                inp = queue.popleft()
+            for inp in p.inputs.take(max_inputs):
                 p.mx = inp.mx
                 p.my = inp.my
                 p.aim = inp.aim
-                p.last_seq = inp.seq
                 if inp.fire and playing and p.alive and self.tick >= p.next_fire_tick:
                     self._fire(p, inp.tick, t, events)
         if self.phase is not Phase.ENDED:
@@ -806,7 +797,7 @@ class Match:
         tick = self.tick
         for pid in sorted(self._players):
             p = self._players[pid]
-            acks[pid] = p.last_seq
+            acks[pid] = p.inputs.applied
             flags = (codec.FLAG_ALIVE if p.alive else 0) | (
                 codec.FLAG_BOOST if tick < p.boost_until else 0
             )
@@ -860,8 +851,7 @@ class Match:
                 [
                     p.pid, p.name, p.x, p.y, p.vx, p.vy, p.aim, p.mx, p.my, p.hp, p.alive,
                     p.respawn_tick, p.kills, p.deaths, p.score, p.next_fire_tick,
-                    p.boost_until, p.last_seq, p.last_queued,
-                    [[i.seq, i.mx, i.my, i.aim, i.fire, i.tick] for i in p.queue],
+                    p.boost_until, *p.inputs.state(),
                 ]
                 for _, p in sorted(self._players.items())
             ],
@@ -902,13 +892,11 @@ class Match:
             for row in s["players"]:
                 (pid, name, x, y, vx, vy, aim, mx, my, hp, alive, respawn, kills, deaths,
                  score, nft, boost, last_seq, last_queued, queue) = row
+                inputs = InputQueue.restored(InputFrame, m.config.input_queue_max,
+                                             last_seq, last_queued, queue)
                 m._players[pid] = _Player(
-                    pid, name, x, y, vx, vy, aim, mx, my, hp, alive, respawn, kills, deaths,
-                    score, nft, boost, last_seq, last_queued,
-                    deque(
-                        InputFrame(seq=a, mx=b, my=c, aim=d, fire=e, tick=f)
-                        for a, b, c, d, e, f in queue
-                    ),
+                    pid, name, inputs, x, y, vx, vy, aim, mx, my, hp, alive, respawn, kills,
+                    deaths, score, nft, boost,
                 )
             m._projectiles = {row[0]: _Projectile(*row) for row in s["projectiles"]}
             m._pickups = {row[0]: _Pickup(*row) for row in s["pickups"]}

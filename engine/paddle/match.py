@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
@@ -37,6 +36,7 @@ import msgpack
 from engine.errors import EngineError
 from engine.game import Event
 from engine.inputlog import InputLog
+from engine.inputqueue import InputQueue
 from engine.paddle.config import PaddleConfig
 from engine.paddle.inputs import PaddleInput
 from engine.protocol import ErrorCode
@@ -81,12 +81,10 @@ class _Paddle:
     name: str
     side: int
     pos: int
+    inputs: InputQueue[PaddleInput]
     dir: int = 0
     score: int = 0
     misses: int = 0
-    last_seq: int = -1
-    last_queued: int = -1
-    queue: deque[PaddleInput] = field(default_factory=deque)
 
 
 @dataclass(slots=True)
@@ -136,7 +134,7 @@ class PaddleMatch:
         return SIDES[self._get(player_id).side]
 
     def acks(self) -> dict[int, int]:
-        return {pid: self._players[pid].last_seq for pid in sorted(self._players)}
+        return {pid: self._players[pid].inputs.applied for pid in sorted(self._players)}
 
     def results(self) -> list[dict[str, Any]]:
         """Standings of the last ended match: ``player_id``, ``name``, ``side``,
@@ -161,7 +159,8 @@ class PaddleMatch:
             raise EngineError(
                 ErrorCode.ROOM_FULL, f"room is full ({self.config.max_players} players)"
             )
-        self._players[player_id] = _Paddle(player_id, name, free[0], self.config.court_size // 2)
+        self._players[player_id] = _Paddle(player_id, name, free[0], self.config.court_size // 2,
+                                           InputQueue(self.config.input_queue_max))
         if self.phase is Phase.PLAYING:
             self._peak = max(self._peak, len(self._players))
         if self.record_inputs:
@@ -176,13 +175,8 @@ class PaddleMatch:
 
     def submit(self, player_id: int, inp: PaddleInput) -> bool:
         """Queue an input; False if its seq is not above every queued or applied seq."""
-        p = self._get(player_id)
-        if inp.seq <= p.last_queued:
+        if not self._get(player_id).inputs.offer(inp):
             return False
-        if len(p.queue) >= self.config.input_queue_max:
-            p.queue.popleft()
-        p.queue.append(inp)
-        p.last_queued = inp.seq
         if self.record_inputs:
             self.input_log.add(self.tick, player_id, "input", "", inp)
         return True
@@ -190,9 +184,8 @@ class PaddleMatch:
     def reset_inputs(self, player_id: int) -> None:
         """New or lost connection: drop queued inputs, stop the paddle, restart seqs."""
         p = self._get(player_id)
-        p.queue.clear()
+        p.inputs.reset()
         p.dir = 0
-        p.last_seq = p.last_queued = -1
         if self.record_inputs:
             self.input_log.add(self.tick, player_id, "reset")
 
@@ -231,10 +224,8 @@ class PaddleMatch:
         c = self.config
         for pid in sorted(self._players):
             p = self._players[pid]
-            for _ in range(min(c.max_inputs_per_tick, len(p.queue))):
-                inp = p.queue.popleft()
+            for inp in p.inputs.take(c.max_inputs_per_tick):
                 p.dir = inp.dir
-                p.last_seq = inp.seq
         if self.phase is not Phase.ENDED:
             lo, hi = self._half, c.court_size - self._half
             for pid in sorted(self._players):
@@ -438,8 +429,7 @@ class PaddleMatch:
             "peak": self._peak,
             "results": self._results,
             "players": [
-                [p.pid, p.name, p.side, p.pos, p.dir, p.score, p.misses, p.last_seq,
-                 p.last_queued, [i.to_row() for i in p.queue]]
+                [p.pid, p.name, p.side, p.pos, p.dir, p.score, p.misses, *p.inputs.state()]
                 for _, p in sorted(self._players.items())
             ],
             "balls": [
@@ -472,10 +462,9 @@ class PaddleMatch:
             for pid, name, side, pos, dir_, score, misses, last_seq, last_queued, queue in (
                 s["players"]
             ):
-                m._players[pid] = _Paddle(
-                    pid, name, side, pos, dir_, score, misses, last_seq, last_queued,
-                    deque(PaddleInput.from_row(row) for row in queue),
-                )
+                inputs = InputQueue.restored(PaddleInput, m.config.input_queue_max,
+                                             last_seq, last_queued, queue)
+                m._players[pid] = _Paddle(pid, name, side, pos, inputs, dir_, score, misses)
             m._balls = {row[0]: _Ball(*row) for row in s["balls"]}
         except EngineError:
             raise
