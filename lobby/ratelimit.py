@@ -7,7 +7,10 @@ The client IP is `lobby.client_address`'s answer, so behind a trusted proxy
 it is the real client's, and a spoofed `X-Forwarded-For` buys no budget.
 The cache is the process's memory by default and Redis when
 REDIS_URL is set (settings.CACHES), so behind a load balancer every process
-counts against the same budget. Over the limit: `429` with the contract's
+counts against the same budget. On Redis a call is one round trip (a script
+that increments, sets the expiry of a new count and reads the previous
+window's, under the cache's own key names); elsewhere it goes through
+Django's cache API. Over the limit: `429` with the contract's
 error shape (`rate_limited`) and a `Retry-After` header.
 
 Chat has its own per-user limit across tabs (lobby/chat.py).
@@ -18,11 +21,14 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar, cast
 
+import redis
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
@@ -51,11 +57,51 @@ def hit(
     now = time.time() if now is None else now
     bucket = int(now // window)
     elapsed = now / window - bucket  # share of the current window gone, in [0, 1)
-    count = _incr(f"ratelimit:{scope}:{key}:{bucket}", 2 * window + 1)
-    previous = cache.get(f"ratelimit:{scope}:{key}:{bucket - 1}", 0)
+    count, previous = _count(f"ratelimit:{scope}:{key}:{bucket}",
+                             f"ratelimit:{scope}:{key}:{bucket - 1}", 2 * window + 1)
     if count + previous * (1 - elapsed) <= limit:
         return None
     return _wait(count, previous, elapsed, limit) * window
+
+
+_REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
+_COUNT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('GET', KEYS[2])}
+"""
+"""Count a call in the current window (a new count expires after ARGV[1] seconds)
+and read the previous window's: atomic, one round trip."""
+
+
+def _count(current: str, previous: str, timeout: int) -> tuple[int, int]:
+    """(this window's count with this call, the previous window's count)."""
+    location = _redis_location()
+    if location is None:
+        return _incr(current, timeout), int(cache.get(previous, 0))
+    # The keys are the cache's own (KEY_PREFIX, VERSION): cache.get reads them.
+    count, before = _count_script(location)(
+        keys=[cache.make_key(current), cache.make_key(previous)], args=[timeout]
+    )
+    return int(count), int(before or 0)
+
+
+def _redis_location() -> str | None:
+    """The Redis URL the default cache writes to, or None when it is not on Redis."""
+    conf = settings.CACHES.get("default", {})
+    if conf.get("BACKEND") != _REDIS_CACHE:
+        return None
+    location = conf["LOCATION"]
+    # Django's RedisCache writes to the first of its servers (a list, or one
+    # string of URLs separated by "," or ";").
+    servers = re.split("[;,]", location) if isinstance(location, str) else list(location)
+    return str(servers[0])
+
+
+@functools.cache
+def _count_script(url: str) -> Any:
+    """The counting script on a client of its own for `url` (one connection pool per process)."""
+    return redis.Redis.from_url(url).register_script(_COUNT_SCRIPT)
 
 
 def _incr(cache_key: str, timeout: int) -> int:
