@@ -105,9 +105,8 @@ def _count_script(url: str) -> Any:
 
 
 def _incr(cache_key: str, timeout: int) -> int:
-    # The count exists for all but a window's first call: increment first (on
-    # Redis one round trip fewer than adding first, and every round trip is a
-    # wait of the one thread that runs the API's sync code).
+    """This window's count with this call, through the cache API (a cache not on Redis)."""
+    # The count exists for all but a window's first call: increment first.
     try:
         return int(cache.incr(cache_key))
     except ValueError:  # the window's first call (or the key just expired)
@@ -115,7 +114,7 @@ def _incr(cache_key: str, timeout: int) -> int:
     if cache.add(cache_key, 1, timeout=timeout):
         return 1
     try:
-        return int(cache.incr(cache_key))  # another process added it meanwhile
+        return int(cache.incr(cache_key))  # another caller added it meanwhile
     except ValueError:  # and it expired again at once
         cache.add(cache_key, 1, timeout=timeout)
         return 1
