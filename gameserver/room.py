@@ -166,6 +166,8 @@ class RoomEngine:
         self._recorded: Recording | None = None
         self.state = RoomState.CREATED
         self.seats: dict[int, _Seat] = {}
+        self._next_grace_end = math.inf
+        """No seat's grace ends before this (monotonic): the tick looks at seats only from then."""
         self.spectators = 0
         self.subscribers: set[str] = set()
         """Other processes with sockets in this room (they get its snapshots, batched)."""
@@ -204,6 +206,7 @@ class RoomEngine:
             name = self.match.player_name(user_id)
             self.seats[user_id] = _Seat(name=name, grace_until=grace_until)
             self.match.reset_inputs(user_id)
+        self._grace_ends(grace_until)
         self.need_full = True
 
     def renew_lease(self, token: int, deadline: float) -> None:
@@ -261,6 +264,7 @@ class RoomEngine:
         seat.connected = max(0, seat.connected - 1)
         if seat.connected == 0:
             seat.grace_until = time.monotonic() + self.settings.grace_seconds
+            self._grace_ends(seat.grace_until)
             self.match.reset_inputs(user_id)
 
     def expel(self, user_id: int) -> None:
@@ -269,6 +273,11 @@ class RoomEngine:
         if seat is not None:
             seat.connected = 0
             seat.grace_until = time.monotonic()
+            self._grace_ends(seat.grace_until)
+
+    def _grace_ends(self, at: float) -> None:
+        """A seat's grace ends at `at`: the tick must look at the seats by then."""
+        self._next_grace_end = min(self._next_grace_end, at)
 
     def force_phase(self, action: str) -> None:
         """Staff: start the match now (`start`) or end it now (`end`), from the next tick.
@@ -409,7 +418,20 @@ class RoomEngine:
         return message, events
 
     def _expire_graces(self) -> None:
+        """Players whose grace ended leave the match.
+
+        Every tick of every room calls this; the seats are walked only once
+        the earliest grace may have ended (`_next_grace_end`, kept by
+        `_grace_ends`; a player who came back in time leaves it early, which
+        costs one walk), not on every tick.
+        """
         now = time.monotonic()
+        if now < self._next_grace_end:
+            return
+        self._next_grace_end = min(
+            (seat.grace_until for seat in self.seats.values()
+             if seat.grace_until is not None and seat.grace_until > now),
+            default=math.inf)
         for user_id, seat in list(self.seats.items()):
             if seat.grace_until is not None and now >= seat.grace_until:
                 del self.seats[user_id]

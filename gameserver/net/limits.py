@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from time import monotonic
 
 
 class TokenBucket:
@@ -14,13 +14,18 @@ class TokenBucket:
         self.rate = rate
         self.burst = float(burst)
         self.tokens = float(burst)
-        self.stamp = time.monotonic()
+        self.stamp = monotonic()
 
     def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        # Every frame of every socket comes here: `monotonic` bound at import
+        # and a comparison instead of `min()` (a builtin call) keep it short.
+        now = monotonic()
+        tokens = self.tokens + (now - self.stamp) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
         self.stamp = now
-        if self.tokens < 1:
+        if tokens < 1:
+            self.tokens = tokens
             return False
-        self.tokens -= 1
+        self.tokens = tokens - 1
         return True
