@@ -14,21 +14,14 @@ import pytest
 from gameserver import room as room_module
 from gameserver.room import RoomEngine, RoomSettings, RoomState
 from lobby import games
+from tests.clock import ManualClock
 
 GRACE = 10.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    c = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    c = ManualClock(500.0)
     monkeypatch.setattr(room_module, "time", c)
     return c
 
@@ -50,7 +43,7 @@ async def running_room(left: list[int]) -> RoomEngine:
     return room
 
 
-async def at(room: RoomEngine, clock: Clock, when: float) -> set[int]:
+async def at(room: RoomEngine, clock: ManualClock, when: float) -> set[int]:
     """Move the clock to `when`, run the tick's expiry; the players still in the match."""
     clock.now = when
     room._expire_graces()
@@ -58,7 +51,7 @@ async def at(room: RoomEngine, clock: Clock, when: float) -> set[int]:
     return set(room.match.player_ids())
 
 
-async def test_each_grace_ends_on_time_whatever_the_order(clock: Clock) -> None:
+async def test_each_grace_ends_on_time_whatever_the_order(clock: ManualClock) -> None:
     left: list[int] = []
     room = await running_room(left)
     for uid in (1, 2, 3, 4):
@@ -81,7 +74,7 @@ async def test_each_grace_ends_on_time_whatever_the_order(clock: Clock) -> None:
     assert set(room.seats) == {1, 4}
 
 
-async def test_a_later_leave_with_an_earlier_end_and_a_kick(clock: Clock) -> None:
+async def test_a_later_leave_with_an_earlier_end_and_a_kick(clock: ManualClock) -> None:
     left: list[int] = []
     room = await running_room(left)
     for uid in (1, 2):
@@ -95,7 +88,7 @@ async def test_a_later_leave_with_an_earlier_end_and_a_kick(clock: Clock) -> Non
     assert left == [2, 1]
 
 
-async def test_a_seat_left_again_after_coming_back_gets_a_new_grace(clock: Clock) -> None:
+async def test_a_seat_left_again_after_coming_back_gets_a_new_grace(clock: ManualClock) -> None:
     left: list[int] = []
     room = await running_room(left)
     room.join(7, "p7")

@@ -10,24 +10,17 @@ from hypothesis import strategies as st
 
 from gameserver.net import limits
 from gameserver.net.limits import TokenBucket
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import ManualClock
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    c = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    c = ManualClock()
     monkeypatch.setattr(limits, "monotonic", c)
     return c
 
 
-def test_a_burst_then_the_rate(clock: Clock) -> None:
+def test_a_burst_then_the_rate(clock: ManualClock) -> None:
     bucket = TokenBucket(rate=10, burst=5)
     assert [bucket.allow() for _ in range(6)] == [True] * 5 + [False]
     clock.now += 0.25  # 2.5 tokens earned
@@ -36,7 +29,7 @@ def test_a_burst_then_the_rate(clock: Clock) -> None:
     assert sum(bucket.allow() for _ in range(20)) == 5
 
 
-def test_a_refused_frame_costs_nothing(clock: Clock) -> None:
+def test_a_refused_frame_costs_nothing(clock: ManualClock) -> None:
     bucket = TokenBucket(rate=10, burst=1)
     assert bucket.allow()
     for _ in range(100):
@@ -53,7 +46,7 @@ def test_a_refused_frame_costs_nothing(clock: Clock) -> None:
 def test_no_window_lets_more_than_burst_plus_rate_times_its_length(
     rate: int, burst: int, gaps: list[float]
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     with mock.patch.object(limits, "monotonic", clock):
         bucket = TokenBucket(rate=rate, burst=burst)
         allowed: list[float] = []
