@@ -428,12 +428,13 @@ class RoomEngine:
         now = time.monotonic()
         if now < self._next_grace_end:
             return
-        self._next_grace_end = min(
-            (seat.grace_until for seat in self.seats.values()
-             if seat.grace_until is not None and seat.grace_until > now),
-            default=math.inf)
+        self._next_grace_end = math.inf  # the walk below sets it from the graces still running
         for user_id, seat in list(self.seats.items()):
-            if seat.grace_until is not None and now >= seat.grace_until:
+            if seat.grace_until is None:
+                continue
+            if now < seat.grace_until:
+                self._grace_ends(seat.grace_until)
+            else:
                 del self.seats[user_id]
                 try:
                     self.match.remove_player(user_id)
