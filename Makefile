@@ -28,7 +28,7 @@ migrate: setup
 	$(PY) manage.py migrate --noinput -v 0
 
 run: migrate
-	$(PY) -m daphne -b $(HOST) -p $(PORT) gameserver.asgi:application
+	$(PY) -m gameserver.serve -b $(HOST) -p $(PORT) gameserver.asgi:application
 
 # Lint first: CI runs `make test`, so a type or lint error fails CI too.
 test: lint

@@ -13,11 +13,13 @@ input's payload is its model's row (:meth:`engine.protocol.InputBase.to_row`)
 packed with msgpack into one growing ``bytearray``; join names into a list.
 Iterating decodes the calls back into :class:`LogRecord` s.
 
-Packing waits: the frames added since the last :meth:`InputLog.flush` (the
-runtime flushes after every step, so at most one tick's inputs wait) are
-packed together, one msgpack call for all of them, whose bytes are exactly
-those of packing each row in turn. Input frames are frozen models, so what is
-packed is what was added. Every reader flushes first.
+Each input's row is packed as it is added, into a msgpack packer that keeps
+its bytes (no ``bytes`` object per input): the frame was parsed a moment
+before and is still in the CPU's caches. (Keeping the frames and packing a
+tick's rows in one call after the step measured cheaper in a loop of its own
+but dearer under load, where by then every frame had to be fetched from
+memory again: docs/benchmarks.md "Session 9".) :meth:`InputLog.flush` moves
+the packer's bytes into the rows column; every reader flushes first.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class InputLog:
     ``input_model`` turns stored rows back into frames when iterating.
     """
 
-    __slots__ = ("_kinds", "_names", "_pack", "_pending", "_pids", "_row", "_rows", "_ticks",
+    __slots__ = ("_kinds", "_names", "_pack", "_packer", "_pids", "_row", "_rows", "_ticks",
                  "input_model")
 
     def __init__(self, input_model: type[InputBase]) -> None:
@@ -75,8 +77,8 @@ class InputLog:
         self._kinds = bytearray()
         self._names: list[str] = []
         self._rows = bytearray()
-        self._pending: list[InputBase] = []
-        self._pack = msgpack.Packer(use_bin_type=True).pack
+        self._packer = msgpack.Packer(use_bin_type=True, autoreset=False)
+        self._pack = self._packer.pack
 
     def add(self, tick: int, player_id: int, kind: RecordKind, name: str = "",
             frame: InputBase | None = None) -> None:
@@ -87,21 +89,18 @@ class InputLog:
         self._kinds.append(code)
         if code == _INPUT:
             assert frame is not None, "input records carry their frame"
-            self._pending.append(frame)
+            self._pack(self._row(frame))
         elif code == _JOIN:
             self._names.append(name)
 
     def flush(self) -> None:
-        """Pack the rows of the inputs added since the last flush (see the module docstring)."""
-        pending = self._pending
-        if not pending:
-            return
-        count = len(pending)
-        packed = self._pack(list(map(self._row, pending)))
-        # A msgpack array of the rows is its header, then each row as packed alone.
-        header = 1 if count < 16 else 3 if count < 0x10000 else 5
-        self._rows += memoryview(packed)[header:]
-        pending.clear()
+        """Move the rows packed since the last flush into the rows column."""
+        packer = self._packer
+        with packer.getbuffer() as packed:
+            if not packed:
+                return
+            self._rows += packed
+        packer.reset()
 
     def __len__(self) -> int:
         return len(self._kinds)
@@ -129,7 +128,7 @@ class InputLog:
 
     def clear(self) -> None:
         """Forget every record (a new recording starts)."""
-        self._pending = []
+        self._packer.reset()
         self._ticks = array("I")
         self._pids = array("q")
         self._kinds = bytearray()

@@ -137,7 +137,6 @@ class Recorder:
     def after_step(self, events: list[Event]) -> Recording | None:
         """Call right after each step with its events; the finished recording at ``match_end``."""
         m = self.match
-        m.input_log.flush()  # this step's inputs packed together (engine/inputlog.py)
         finished = None
         for event in events:
             if event.kind == "match_end":

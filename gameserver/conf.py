@@ -78,6 +78,9 @@ class ServerConfig(BaseSettings):
     # Sockets below daphne's per-frame Python (gameserver/net/daphne.py, docs/sockets.md).
     socket_fast_path: Literal["auto", "off"] = "auto"
     """`auto`: the daphne adapter when its checks pass; `off`: plain ASGI for every socket."""
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    """The loop under daphne's reactor (gameserver/serve.py): `auto` is uvloop where it
+    can be imported, else asyncio's standard loop."""
 
     # HTTP (gameserver/httphandler.py).
     http_threads: int = Field(default=8, ge=1, le=256)

@@ -263,8 +263,11 @@ def servers(kind: str, tmp: Path, redis_url: str | None = None,
             urls = []
             for i in range(2 if kind == "redis" else 1):
                 port = free_port()
-                procs.append(Proc([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p",
-                                   str(port), APPLICATIONS.get(kind, PROJECT_APP)], env,
+                # The project as it is started (gameserver/serve.py: on uvloop); the
+                # textbook pattern as the Channels docs start it (plain daphne).
+                launcher = "daphne" if kind in APPLICATIONS else "gameserver.serve"
+                procs.append(Proc([sys.executable, "-m", launcher, "-b", "127.0.0.1",
+                                   "-p", str(port), APPLICATIONS.get(kind, PROJECT_APP)], env,
                                   tmp / f"{kind}-{i}.log"))
                 urls.append(f"http://127.0.0.1:{port}")
         for u, p in zip(urls, procs, strict=True):

@@ -131,7 +131,7 @@ class LiveServer:
         self.log_path = Path(name)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                [sys.executable, "-m", "gameserver.serve", "-b", "127.0.0.1", "-p", str(self.port),
                  *self.extra_args, "gameserver.asgi:application"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )

@@ -210,6 +210,8 @@ class Match:
         """Tick at which the current (or last) PLAYING phase began."""
         self.input_log = InputLog(InputFrame)
         """Every accepted outside call; not part of the checkpoint."""
+        self._config_doc = config.to_dict()
+        """The config as the checkpoint writes it (the config is frozen: made once)."""
         self._rng = random.Random(seed)
         self._players: dict[int, _Player] = {}
         self._projectiles: dict[int, _Projectile] = {}
@@ -837,7 +839,7 @@ class Match:
         rng_version, rng_internal, rng_gauss = rng_state
         state = {
             "v": CHECKPOINT_VERSION,
-            "config": self.config.to_dict(),
+            "config": self._config_doc,
             "seed": self.seed,
             "tick": self.tick,
             "phase": self.phase.value,

@@ -108,6 +108,8 @@ class PaddleMatch:
         self.phase = Phase.WAITING
         self.phase_ends_tick = 0
         self.input_log = InputLog(PaddleInput)
+        self._config_doc = config.to_dict()
+        """The config as the checkpoint writes it (the config is frozen: made once)."""
         self._rng = random.Random(seed)
         self._players: dict[int, _Paddle] = {}
         self._balls: dict[int, _Ball] = {}
@@ -418,7 +420,7 @@ class PaddleMatch:
         state = {
             "game": "paddle",
             "v": CHECKPOINT_VERSION,
-            "config": self.config.to_dict(),
+            "config": self._config_doc,
             "seed": self.seed,
             "tick": self.tick,
             "phase": self.phase.value,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import recording
 from engine.arena import GAME as ARENA
@@ -169,23 +171,29 @@ def test_garbage_is_not_a_recording() -> None:
         recording.unpack(recording.pack(newer), by_id(ARENA).__getitem__)
 
 
-@pytest.mark.parametrize("per_flush", [1, 15, 16, 70_000])
-def test_rows_packed_together_are_the_bytes_of_packing_each_alone(per_flush: int) -> None:
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**31), st.floats(-1, 1), st.booleans(),
+                          st.none() | st.integers(0, 10**6), st.booleans()), max_size=40))
+def test_rows_are_the_bytes_of_packing_each_alone_wherever_the_log_is_flushed(
+    inputs: list[tuple[int, float, bool, int | None, bool]],
+) -> None:
     import msgpack
 
     model = ARENA.input_model
-    frames = [model(seq=i + 1, mx=0.25, my=-0.5, aim=(i % 44) / 7, fire=i % 2 == 0, tick=i)
-              for i in range(per_flush)]
+    frames = [model(seq=seq, mx=mx, my=-mx, aim=mx * 6, fire=fire, tick=tick)
+              for seq, mx, fire, tick, _ in inputs]
     log = InputLog(model)
     log.add(0, 1, "join", "ann")
-    for i, frame in enumerate(frames):
+    for i, (frame, (*_, flush_after)) in enumerate(zip(frames, inputs, strict=True)):
         log.add(i, 1, "input", "", frame)
-    log.flush()
-    log.add(per_flush, 1, "input", "", frames[0])  # left for the readers to flush
-    one_by_one = b"".join(msgpack.packb(f.to_row(), use_bin_type=True)
-                          for f in [*frames, frames[0]])
+        if flush_after:
+            log.flush()
+    one_by_one = b"".join(msgpack.packb(f.to_row(), use_bin_type=True) for f in frames)
     again = InputLog.from_bytes(log.to_bytes(), model)
     assert bytes(again._rows) == one_by_one
-    records = list(again)
-    assert [r.frame for r in records[1:]] == [*frames, frames[0]]
-    assert records[0].name == "ann" and len(log) == per_flush + 2
+    assert [r.frame for r in list(log)[1:]] == frames == [r.frame for r in list(again)[1:]]
+    taken = log.detach()
+    assert [r.frame for r in list(taken)[1:]] == frames and list(log) == []
+    log.add(7, 2, "input", "", model(seq=1, mx=0, my=0, aim=0, fire=False))
+    assert [(r.tick, r.player_id, r.frame.seq) for r in log if r.frame] == [(7, 2, 1)]
+    assert [r.frame for r in list(taken)[1:]] == frames  # the new row went to the new log

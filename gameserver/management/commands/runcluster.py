@@ -184,7 +184,7 @@ def run(processes: int, host: str, port: int, tls: TlsListener | None = None) ->
         ports = [port + i for i in range(1, processes + 1)]
         for each in ports:
             children.append(subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(each),
+                [sys.executable, "-m", "gameserver.serve", "-b", "127.0.0.1", "-p", str(each),
                  "gameserver.asgi:application"], cwd=ROOT, env=daphne_env))
         children.append(subprocess.Popen(
             [sys.executable, "manage.py", "runworker", "arena-tasks"], cwd=ROOT, env=env))
