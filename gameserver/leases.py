@@ -22,6 +22,26 @@ from gameserver.room import RoomEngine
 logger = logging.getLogger("gameserver.manager")
 
 
+CHECKPOINT_SLACK_SECONDS = 0.01
+"""How much earlier than planned a lease round may start and still not checkpoint."""
+
+
+def checkpoint_due(since_last: float, checkpoint_seconds: float, renew_seconds: float) -> bool:
+    """Checkpoint in this lease round, `since_last` seconds after the last checkpoint?
+
+    Yes when waiting for the next round (`renew_seconds` away) would leave more
+    than `checkpoint_seconds` between two checkpoints, so a process that dies
+    loses at most that much game time, plus however late its rounds ran
+    (docs/scaling.md). A little slack absorbs rounds that start a few
+    milliseconds early: a 1 s checkpoint on 0.5 s rounds is every other round.
+    (Comparing the time since the last checkpoint with `checkpoint_seconds`
+    alone put it a whole round late whenever a round came a millisecond early:
+    1.5 s apart.)
+    """
+    slack = min(renew_seconds / 4, CHECKPOINT_SLACK_SECONDS)
+    return since_last + renew_seconds > checkpoint_seconds + slack
+
+
 class LeaseMixin(ManagerState):
     """The lease rounds of a distributed room manager."""
 
@@ -37,15 +57,18 @@ class LeaseMixin(ManagerState):
             await asyncio.sleep(max(0.0, started + self.config.lease_renew_seconds - loop.time()))
             started = loop.time()
             try:
-                await self._lease_round()
+                await self._lease_round(started)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.warning("lease round failed (Redis unreachable?)", exc_info=True)
             metrics.LEASE_ROUND_SECONDS.observe(loop.time() - started)
 
-    async def _lease_round(self) -> None:
+    async def _lease_round(self, started: float) -> None:
         """Renew owned leases, checkpoint, follow owner changes, sweep dead rooms.
+
+        `started`: when the round began, on the loop's clock (rounds keep a fixed
+        cadence on it; checkpoints are timed by it, `checkpoint_due`).
 
         A fixed number of Redis calls however many rooms (each a batch): on a
         busy process every await takes a loop turn, and a round of one call
@@ -70,8 +93,9 @@ class LeaseMixin(ManagerState):
             await self._step_down(room, engine)
         await self.ownership.heartbeat(self.channel)
         now = time.monotonic()
-        if now - self._last_checkpoint >= self.config.checkpoint_seconds:
-            self._last_checkpoint = now
+        if checkpoint_due(started - self._last_checkpoint, self.config.checkpoint_seconds,
+                          self.config.lease_renew_seconds):
+            self._last_checkpoint = started
             await self._checkpoint_all()
         elsewhere = [r for r in self.hubs if r not in self.engines]
         owners = await self.ownership.owners_of(elsewhere)

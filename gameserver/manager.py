@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter
 from typing import Any
@@ -73,7 +74,7 @@ class RoomManager(RelayMixin, LeaseMixin, ShutdownMixin, LobbyHooksMixin):
         self._background = TaskGroup("room manager", logger)
         self._route_lock = asyncio.Lock()
         self._ownerless: dict[str, int] = {}
-        self._last_checkpoint = 0.0
+        self._last_checkpoint = -math.inf  # on the loop's clock: the first round checkpoints
         self._sockets = 0
         self._starting: asyncio.Future[None] | None = None
         self._all_closed = asyncio.Event()

@@ -64,7 +64,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (conf.ConfigError, EventLoopError) as exc:
         print(f"gameserver.serve: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    # Django's logging first, so these lines are formatted (and filtered) like the rest.
+    # Daphne makes its loop when its modules are imported: after the policy is set.
+    # Then Django, whose start-up replaces the CLI's access logger
+    # (gameserver.logs.install_access_log) and configures logging, so these
+    # lines are formatted (and filtered) like the rest.
+    from daphne.cli import CommandLineInterface
+
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameserver.settings")  # as asgi.py
     import django
 
@@ -72,8 +77,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if warning:
         logger.warning(warning)
     logger.info("event loop: %s", loop)
-    from daphne.cli import CommandLineInterface
-
     CommandLineInterface().run(list(sys.argv[1:] if argv is None else argv))
 
 

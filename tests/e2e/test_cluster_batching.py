@@ -110,7 +110,11 @@ async def test_split_rooms_cost_messages_per_process_not_per_player_or_room(
     stop = asyncio.Event()
     tasks = [asyncio.ensure_future(play(p, stop)) for p in players]
     try:
-        await first.until(lambda: len(first.ticks) >= 5)  # every player is sending
+        # Every player is sending. The play tasks read the sockets now: wait, never read.
+        deadline = time.monotonic() + 10
+        while len(first.ticks) < 5:
+            assert time.monotonic() < deadline, "no snapshots while playing"
+            await asyncio.sleep(0.02)
         owner_then, other_then = await both(owner, other)
         seq_then = sum(p.seq for p in remote)
         tick_then = first.ticks[-1]
