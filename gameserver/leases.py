@@ -67,8 +67,9 @@ class LeaseMixin(ManagerState):
     async def _lease_round(self, started: float) -> None:
         """Renew owned leases, checkpoint, follow owner changes, sweep dead rooms.
 
-        `started`: when the round began, on the loop's clock (rounds keep a fixed
-        cadence on it; checkpoints are timed by it, `checkpoint_due`).
+        `started`: when the round began, on the loop's clock (a round starts
+        `LEASE_RENEW_SECONDS` after the last one started; checkpoints are timed
+        by it, `checkpoint_due`).
 
         A fixed number of Redis calls however many rooms (each a batch): on a
         busy process every await takes a loop turn, and a round of one call

@@ -149,6 +149,14 @@ async def join(server: LiveServer, room: str, name: str, token: str = "") -> Pla
     return player
 
 
+async def poll(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `check()` without blocking the event loop (socket readers keep running)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
 async def read_forever(player: Player, seconds: float = 60) -> None:
     """Apply the player's frames until cancelled, closed or `seconds` have passed
     (snapshot ticks land in `player.ticks`)."""

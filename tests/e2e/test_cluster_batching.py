@@ -25,7 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gameserver.relay import INPUT_FLUSH_SECONDS
-from tests.e2e.players import Player, join
+from tests.e2e.players import Player, join, poll
 from tests.servers import LiveServer, RedisServer
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
@@ -111,10 +111,7 @@ async def test_split_rooms_cost_messages_per_process_not_per_player_or_room(
     tasks = [asyncio.ensure_future(play(p, stop)) for p in players]
     try:
         # Every player is sending. The play tasks read the sockets now: wait, never read.
-        deadline = time.monotonic() + 10
-        while len(first.ticks) < 5:
-            assert time.monotonic() < deadline, "no snapshots while playing"
-            await asyncio.sleep(0.02)
+        await poll(lambda: len(first.ticks) >= 5, 10, "snapshots while playing")
         owner_then, other_then = await both(owner, other)
         seq_then = sum(p.seq for p in remote)
         tick_then = first.ticks[-1]

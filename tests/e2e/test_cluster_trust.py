@@ -25,7 +25,7 @@ import redis
 from websockets.asyncio.client import connect
 
 from gameserver.ownership import RedisOwnership, checkpoint_key, fence_key, lease_key
-from tests.e2e.players import Player, join, new_guest, read_forever
+from tests.e2e.players import Player, join, new_guest, poll, read_forever
 from tests.servers import LiveServer, RedisServer, http_json
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
@@ -50,14 +50,6 @@ def cluster(
 
 def room_name() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
-
-
-async def poll(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `check()` without blocking the event loop (socket readers keep running)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 # Malformed messages over Redis ---------------------------------------------------------------
